@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs every dependency of frugal from Debian's packages. Safe to run twice.
+set -euo pipefail
+packages=(
+  build-essential cmake pkg-config
+  libtorch-dev libopenblas0-pthread libgloo-dev
+  libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
+  gnuplot-nox zlib1g-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  dataset-fashion-mnist
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

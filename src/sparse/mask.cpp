@@ -1,0 +1,127 @@
+#include "frugal/sparse/mask.h"
+
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/torch.h>
+
+#include <regex>
+
+namespace frugal::sparse {
+
+int64_t MaskedParam::active() const { return mask.sum().item<int64_t>(); }
+
+namespace {
+
+bool is_maskable(torch::nn::Module& m) {
+  return dynamic_cast<torch::nn::LinearImpl*>(&m) || dynamic_cast<torch::nn::Conv1dImpl*>(&m) ||
+         dynamic_cast<torch::nn::Conv2dImpl*>(&m) || dynamic_cast<torch::nn::Conv3dImpl*>(&m);
+}
+
+std::vector<std::regex> compile(const std::vector<std::string>& patterns, const char* what) {
+  std::vector<std::regex> out;
+  for (const auto& p : patterns) {
+    try {
+      out.emplace_back(p);
+    } catch (const std::regex_error& e) {
+      TORCH_CHECK(false, what, " pattern '", p, "' is not a valid regular expression: ", e.what());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+MaskSet::MaskSet(torch::nn::Module& model, const MaskSelection& selection) {
+  auto include = compile(selection.include, "mask include");
+  auto dense = compile(selection.dense, "dense layer");
+  std::vector<bool> include_used(include.size(), false), dense_used(dense.size(), false);
+
+  for (const auto& item : model.named_modules()) {
+    torch::nn::Module& module = *item.value();
+    if (!is_maskable(module)) continue;
+    const std::string& module_name = item.key();
+    torch::Tensor* weight = module.named_parameters(/*recurse=*/false).find("weight");
+    if (weight == nullptr) continue;
+    std::string name = module_name.empty() ? "weight" : module_name + ".weight";
+
+    bool included = include.empty();
+    for (size_t i = 0; i < include.size(); ++i)
+      if (std::regex_match(name, include[i]) || std::regex_match(module_name, include[i])) {
+        included = true;
+        include_used[i] = true;
+      }
+    bool kept_dense = false;
+    for (size_t i = 0; i < dense.size(); ++i)
+      if (std::regex_match(name, dense[i]) || std::regex_match(module_name, dense[i])) {
+        kept_dense = true;
+        dense_used[i] = true;
+      }
+    if (!included || kept_dense) continue;
+
+    MaskedParam p;
+    p.name = name;
+    p.weight = *weight;
+    p.mask = torch::ones_like(*weight, torch::kBool);
+    p.n_out = weight->size(0);
+    p.n_in = weight->dim() > 1 ? weight->size(1) : 1;
+    p.kernel = weight->dim() > 2 ? weight->numel() / (p.n_out * p.n_in) : 1;
+    params_.push_back(std::move(p));
+  }
+  for (size_t i = 0; i < include.size(); ++i)
+    TORCH_CHECK(include_used[i], "mask include pattern '", selection.include[i],
+                "' matches no Linear or Conv layer");
+  for (size_t i = 0; i < dense.size(); ++i)
+    TORCH_CHECK(dense_used[i], "dense layer pattern '", selection.dense[i],
+                "' matches no Linear or Conv layer");
+  TORCH_CHECK(!params_.empty(), "no Linear or Conv weight left to mask");
+}
+
+MaskedParam& MaskSet::at(const std::string& name) {
+  for (auto& p : params_)
+    if (p.name == name) return p;
+  TORCH_CHECK(false, "no masked weight named '", name, "'");
+}
+
+void MaskSet::apply_to_weights() {
+  torch::NoGradGuard no_grad;
+  for (auto& p : params_) p.weight.mul_(p.mask);
+}
+
+void MaskSet::apply_to_gradients() {
+  torch::NoGradGuard no_grad;
+  for (auto& p : params_)
+    if (p.weight.grad().defined()) p.weight.mutable_grad().mul_(p.mask);
+}
+
+int64_t MaskSet::active() const {
+  int64_t n = 0;
+  for (const auto& p : params_) n += p.active();
+  return n;
+}
+
+int64_t MaskSet::total() const {
+  int64_t n = 0;
+  for (const auto& p : params_) n += p.numel();
+  return n;
+}
+
+double MaskSet::density() const {
+  return static_cast<double>(active()) / static_cast<double>(total());
+}
+
+void MaskSet::save(torch::serialize::OutputArchive& archive, const std::string& prefix) const {
+  for (const auto& p : params_) archive.write(prefix + p.name, p.mask, /*is_buffer=*/true);
+}
+
+void MaskSet::load(torch::serialize::InputArchive& archive, const std::string& prefix) {
+  for (auto& p : params_) {
+    torch::Tensor m;
+    TORCH_CHECK(archive.try_read(prefix + p.name, m, /*is_buffer=*/true),
+                "checkpoint has no mask for '", p.name, "'");
+    TORCH_CHECK(m.sizes() == p.mask.sizes(), "mask for '", p.name, "' has shape ", m.sizes(),
+                ", the weight has ", p.mask.sizes());
+    p.mask.copy_(m.to(torch::kBool));
+  }
+}
+
+}  // namespace frugal::sparse
