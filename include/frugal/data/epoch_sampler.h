@@ -1,0 +1,99 @@
+#pragma once
+/// Per-epoch sample plans: which samples an epoch trains on, in which order,
+/// with which loss weights. The plan lives in one shared state object held by
+/// both the training loop and the torch::data sampler adapter, because
+/// torch::data::DataLoader copies its sampler (pytorch issue 73141).
+
+#include <torch/data/samplers/base.h>
+#include <torch/serialize/archive.h>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+namespace frugal::data {
+
+/// Where one process stands among `world_size` processes that share the data.
+struct Shard {
+  int64_t rank = 0;
+  int64_t world_size = 1;
+};
+
+class EpochSampler {
+ public:
+  virtual ~EpochSampler() = default;
+  /// Plans epoch `epoch` (0-based). Plans depend only on (seed, epoch, scores),
+  /// never on global RNG state, so every rank plans identically.
+  virtual void begin_epoch(int64_t epoch) = 0;
+  /// This process's sample indices for the planned epoch, in training order.
+  /// Ranks get disjoint strided shards of equal length.
+  virtual const std::vector<int32_t>& order() const = 0;
+  /// Samples the whole epoch trains on, over all ranks.
+  virtual int64_t kept() const = 0;
+  /// Number of samples in the data set.
+  virtual int64_t size() const = 0;
+  /// Loss weights of `indices` (float32, same device as the result is used
+  /// on: the caller moves it). All ones for a full-data plan.
+  virtual torch::Tensor weights_of(const torch::Tensor& indices) const = 0;
+  /// Records the unweighted, detached per-sample losses of trained samples.
+  /// With several processes, pass the (index, loss) pairs of all ranks.
+  virtual void update_scores(const torch::Tensor& indices, const torch::Tensor& losses) {}
+
+  virtual void save(torch::serialize::OutputArchive& archive) const = 0;
+  virtual void load(torch::serialize::InputArchive& archive) = 0;
+
+  /// Batches of `batch_size` in the planned epoch on this process.
+  int64_t batches(int64_t batch_size) const {
+    return (static_cast<int64_t>(order().size()) + batch_size - 1) / batch_size;
+  }
+};
+
+/// Full data: every sample once per epoch, reshuffled each epoch from (seed, epoch).
+class ShuffleSampler : public EpochSampler {
+ public:
+  ShuffleSampler(int64_t num_samples, uint64_t seed, Shard shard = {});
+  void begin_epoch(int64_t epoch) override;
+  const std::vector<int32_t>& order() const override { return order_; }
+  int64_t kept() const override { return num_samples_; }
+  int64_t size() const override { return num_samples_; }
+  torch::Tensor weights_of(const torch::Tensor& indices) const override;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+
+ private:
+  int64_t num_samples_;
+  uint64_t seed_;
+  Shard shard_;
+  int64_t epoch_ = -1;
+  std::vector<int32_t> order_;
+};
+
+/// Adapts an EpochSampler to torch::data::samplers::Sampler<>, for use with
+/// torch::data::make_data_loader. reset() plans the next epoch (the first
+/// reset plans epoch 0); copies share the plan.
+class TorchSampler : public torch::data::samplers::Sampler<> {
+ public:
+  explicit TorchSampler(std::shared_ptr<EpochSampler> plan);
+  void reset(torch::optional<size_t> new_size) override;
+  torch::optional<std::vector<size_t>> next(size_t batch_size) override;
+  void save(torch::serialize::OutputArchive& archive) const override;
+  void load(torch::serialize::InputArchive& archive) override;
+  int64_t epoch() const { return epoch_; }
+
+ private:
+  std::shared_ptr<EpochSampler> plan_;
+  int64_t epoch_ = -1;
+  size_t cursor_ = 0;
+};
+
+/// Deterministic 64-bit seed for (seed, epoch, stream): a SplitMix64 mix, so
+/// neighbouring epochs get unrelated random streams.
+uint64_t mix_seed(uint64_t seed, uint64_t epoch, uint64_t stream = 0);
+
+/// Strided shard of `order` for `shard`, padded by wrapping around so every
+/// rank gets ceil(n / world_size) entries.
+std::vector<int32_t> take_shard(const std::vector<int32_t>& order, const Shard& shard);
+
+}  // namespace frugal::data

@@ -1,0 +1,87 @@
+#pragma once
+/// Built-in models. They are ordinary torch::nn::Modules; the trainer works on
+/// any module with `Tensor forward(Tensor)` through torch::nn::AnyModule.
+
+#include <torch/nn/cloneable.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/any.h>
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/nn/modules/linear.h>
+
+#include <string>
+#include <vector>
+
+namespace frugal::train {
+
+/// A classifier whose output layer can be swapped for a fresh one (transfer learning).
+class Classifier : public torch::nn::Module {
+ public:
+  virtual torch::Tensor forward(torch::Tensor x) = 0;
+  /// Replaces the output layer by a freshly initialized one with `num_classes` outputs.
+  virtual void replace_head(int64_t num_classes) = 0;
+  /// Name prefix of the output layer's parameters, e.g. "head".
+  virtual std::string head_name() const = 0;
+};
+
+/// Multi-layer perceptron: flatten, then Linear + ReLU per hidden width, then
+/// the head. Default widths {300, 100}: LeNet-300-100.
+class MlpImpl : public Classifier {
+ public:
+  MlpImpl(int64_t in_features, std::vector<int64_t> hidden, int64_t num_classes);
+  torch::Tensor forward(torch::Tensor x) override;
+  void replace_head(int64_t num_classes) override;
+  std::string head_name() const override { return "head"; }
+
+ private:
+  torch::nn::Sequential body_{nullptr};
+  torch::nn::Linear head_{nullptr};
+};
+
+/// Small CNN for 28x28 inputs: two 3x3 conv + ReLU + 2x2 max-pool stages
+/// (32, 64 channels), a 128-unit hidden Linear, and the head.
+class SmallCnnImpl : public Classifier {
+ public:
+  SmallCnnImpl(int64_t in_channels, int64_t image_size, int64_t num_classes);
+  torch::Tensor forward(torch::Tensor x) override;
+  void replace_head(int64_t num_classes) override;
+  std::string head_name() const override { return "head"; }
+
+ private:
+  torch::nn::Sequential features_{nullptr};
+  torch::nn::Linear hidden_{nullptr};
+  torch::nn::Linear head_{nullptr};
+};
+
+/// ResNet-20 style network for 32x32 inputs (He et al. 2016, CIFAR variant):
+/// a 3x3 stem, three stages of `blocks_per_stage` basic blocks with 16, 32, 64
+/// channels (stride 2 between stages), global average pooling, and the head.
+class ResNetImpl : public Classifier {
+ public:
+  ResNetImpl(int64_t in_channels, int64_t num_classes, int64_t blocks_per_stage = 3);
+  torch::Tensor forward(torch::Tensor x) override;
+  void replace_head(int64_t num_classes) override;
+  std::string head_name() const override { return "head"; }
+
+ private:
+  torch::nn::Sequential features_{nullptr};
+  torch::nn::Linear head_{nullptr};
+};
+
+/// What build_model() needs.
+struct ModelSpec {
+  /// "mlp", "cnn" or "resnet20". Default "mlp".
+  std::string name = "mlp";
+  /// Hidden widths of the MLP. Default {300, 100}.
+  std::vector<int64_t> hidden = {300, 100};
+  /// Shape of one input sample, e.g. {1, 28, 28}.
+  std::vector<int64_t> input_shape;
+  int64_t num_classes = 10;
+};
+
+/// Builds a built-in model; throws for an unknown name or an input shape the model cannot take.
+std::shared_ptr<Classifier> build_model(const ModelSpec& spec);
+
+/// Names of the built-in models.
+const std::vector<std::string>& model_names();
+
+}  // namespace frugal::train

@@ -1,0 +1,106 @@
+#pragma once
+/// The training loop: one data flow, each step owned by one component
+/// (see DESIGN.md): sampler plan -> batch -> per-sample losses -> weighted
+/// loss + regularizers -> backward -> hooks -> optimizer -> hooks -> scores.
+
+#include "frugal/data/dataset.h"
+#include "frugal/data/epoch_sampler.h"
+#include "frugal/train/hook.h"
+#include "frugal/train/optim.h"
+
+#include <torch/nn/modules/container/any.h>
+#include <torch/optim/optimizer.h>
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace frugal::train {
+
+struct TrainerOptions {
+  /// Training epochs. Default 10; must be >= 1.
+  int64_t epochs = 10;
+  /// Samples per training batch. Default 128; must be >= 1.
+  int64_t batch_size = 128;
+  /// Samples per evaluation batch. Default 1000.
+  int64_t eval_batch_size = 1000;
+  /// Intra-op threads; 0 means all cores (LibTorch itself starts with 1 here).
+  int64_t threads = 0;
+  /// Seed of every random choice the loop makes (global torch RNG per epoch). Default 0.
+  uint64_t seed = 0;
+  /// Run directory for metrics.jsonl, checkpoint.pt, model.pt and
+  /// summary.json; empty writes nothing.
+  std::string run_dir;
+  /// Progress bar when stderr is a terminal, a log line per epoch otherwise. Default true.
+  bool progress = true;
+  /// Save checkpoint.pt (atomically) after every epoch. Default true.
+  bool checkpoint = true;
+  /// Learning-rate schedule over the run.
+  ScheduleSpec schedule;
+
+  void validate() const;
+};
+
+/// Per-sample loss: logits [B, C] and the batch -> losses [B] (unweighted).
+/// Default: cross-entropy with reduction none.
+using SampleLoss = std::function<torch::Tensor(const torch::Tensor& logits,
+                                               const data::IndexedBatch& batch)>;
+
+struct EvalResult {
+  double loss = 0.0;
+  double accuracy = 0.0;  // in [0, 1]
+};
+
+class Trainer {
+ public:
+  Trainer(torch::nn::AnyModule model, std::shared_ptr<torch::optim::Optimizer> optimizer,
+          TrainerOptions options);
+
+  /// Hooks run in the order added.
+  void add_hook(std::shared_ptr<TrainHook> hook);
+  void set_sample_loss(SampleLoss loss) { sample_loss_ = std::move(loss); }
+
+  /// Continues from `checkpoint` (written by an earlier fit with the same
+  /// model, optimizer, sampler and hooks) at the epoch after the one it saved.
+  void resume_from(const std::string& checkpoint);
+
+  /// Trains on `train` in the order `sampler` plans, evaluating on `test`
+  /// (skipped when empty) after every epoch. Returns the summary (also
+  /// written to summary.json).
+  nlohmann::json fit(const data::TensorDataset& train, const data::TensorDataset& test,
+                     data::EpochSampler& sampler);
+
+  EvalResult evaluate(const data::TensorDataset& data, const StepInfo& info);
+
+  torch::nn::Module& module() { return *model_.ptr(); }
+  torch::optim::Optimizer& optimizer() { return *optimizer_; }
+
+ private:
+  void save_checkpoint(data::EpochSampler& sampler) const;
+  void load_checkpoint(data::EpochSampler& sampler);
+
+  torch::nn::AnyModule model_;
+  std::shared_ptr<torch::optim::Optimizer> optimizer_;
+  TrainerOptions options_;
+  std::vector<std::shared_ptr<TrainHook>> hooks_;
+  SampleLoss sample_loss_;
+  std::string resume_path_;
+
+  // Progress that a checkpoint carries.
+  int64_t next_epoch_ = 0;
+  int64_t step_ = 0;
+  int64_t samples_forwarded_ = 0;
+  double wall_s_ = 0.0;
+};
+
+/// Writes `write(tmp)` to a temporary file beside `path`, then renames it over
+/// `path`: a crash never leaves a half-written file behind.
+void write_atomically(const std::string& path, const std::function<void(const std::string&)>& write);
+
+/// Sets LibTorch's intra-op thread count (0 = all cores); returns the count set.
+int64_t set_threads(int64_t threads);
+
+}  // namespace frugal::train

@@ -1,0 +1,133 @@
+#include "frugal/train/models.h"
+
+#include <torch/torch.h>
+
+#include <numeric>
+
+namespace frugal::train {
+
+namespace nn = torch::nn;
+
+MlpImpl::MlpImpl(int64_t in_features, std::vector<int64_t> hidden, int64_t num_classes) {
+  TORCH_CHECK(in_features > 0, "mlp: input features must be > 0, got ", in_features);
+  body_ = register_module("body", nn::Sequential());
+  int64_t width = in_features;
+  for (int64_t h : hidden) {
+    TORCH_CHECK(h > 0, "mlp: hidden widths must be > 0, got ", h);
+    body_->push_back(nn::Linear(width, h));
+    body_->push_back(nn::ReLU());
+    width = h;
+  }
+  head_ = register_module("head", nn::Linear(width, num_classes));
+}
+
+torch::Tensor MlpImpl::forward(torch::Tensor x) {
+  return head_->forward(body_->forward(x.flatten(1)));
+}
+
+void MlpImpl::replace_head(int64_t num_classes) {
+  head_ = replace_module("head", nn::Linear(head_->options.in_features(), num_classes));
+}
+
+SmallCnnImpl::SmallCnnImpl(int64_t in_channels, int64_t image_size, int64_t num_classes) {
+  TORCH_CHECK(image_size % 4 == 0 && image_size >= 8,
+              "cnn: image size must be a multiple of 4 and >= 8, got ", image_size);
+  features_ = register_module(
+      "features",
+      nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in_channels, 32, 3).padding(1)), nn::ReLU(),
+                     nn::MaxPool2d(2), nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)),
+                     nn::ReLU(), nn::MaxPool2d(2)));
+  const int64_t side = image_size / 4;
+  hidden_ = register_module("hidden", nn::Linear(64 * side * side, 128));
+  head_ = register_module("head", nn::Linear(128, num_classes));
+}
+
+torch::Tensor SmallCnnImpl::forward(torch::Tensor x) {
+  return head_->forward(torch::relu(hidden_->forward(features_->forward(x).flatten(1))));
+}
+
+void SmallCnnImpl::replace_head(int64_t num_classes) {
+  head_ = replace_module("head", nn::Linear(128, num_classes));
+}
+
+namespace {
+
+/// Two 3x3 conv + batch-norm layers with an identity (or 1x1 projection) shortcut.
+class BasicBlockImpl : public nn::Module {
+ public:
+  BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
+    conv1_ = register_module(
+        "conv1", nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false)));
+    bn1_ = register_module("bn1", nn::BatchNorm2d(out));
+    conv2_ = register_module(
+        "conv2", nn::Conv2d(nn::Conv2dOptions(out, out, 3).padding(1).bias(false)));
+    bn2_ = register_module("bn2", nn::BatchNorm2d(out));
+    if (stride != 1 || in != out) {
+      shortcut_ = register_module(
+          "shortcut",
+          nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
+                         nn::BatchNorm2d(out)));
+    }
+  }
+  torch::Tensor forward(torch::Tensor x) {
+    auto y = torch::relu(bn1_->forward(conv1_->forward(x)));
+    y = bn2_->forward(conv2_->forward(y));
+    return torch::relu(y + (shortcut_ ? shortcut_->forward(x) : x));
+  }
+
+ private:
+  nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
+  nn::Sequential shortcut_{nullptr};
+};
+TORCH_MODULE(BasicBlock);
+
+}  // namespace
+
+ResNetImpl::ResNetImpl(int64_t in_channels, int64_t num_classes, int64_t blocks_per_stage) {
+  features_ = register_module("features", nn::Sequential());
+  features_->push_back(nn::Conv2d(nn::Conv2dOptions(in_channels, 16, 3).padding(1).bias(false)));
+  features_->push_back(nn::BatchNorm2d(16));
+  features_->push_back(nn::ReLU());
+  int64_t width = 16;
+  for (int64_t stage_width : {16, 32, 64}) {
+    for (int64_t b = 0; b < blocks_per_stage; ++b) {
+      const int64_t stride = (b == 0 && stage_width != 16) ? 2 : 1;
+      features_->push_back(BasicBlock(width, stage_width, stride));
+      width = stage_width;
+    }
+  }
+  features_->push_back(nn::AdaptiveAvgPool2d(1));
+  head_ = register_module("head", nn::Linear(64, num_classes));
+}
+
+torch::Tensor ResNetImpl::forward(torch::Tensor x) {
+  return head_->forward(features_->forward(x).flatten(1));
+}
+
+void ResNetImpl::replace_head(int64_t num_classes) {
+  head_ = replace_module("head", nn::Linear(64, num_classes));
+}
+
+const std::vector<std::string>& model_names() {
+  static const std::vector<std::string> names = {"mlp", "cnn", "resnet20"};
+  return names;
+}
+
+std::shared_ptr<Classifier> build_model(const ModelSpec& spec) {
+  TORCH_CHECK(spec.num_classes >= 2, "model: num_classes must be >= 2, got ", spec.num_classes);
+  TORCH_CHECK(!spec.input_shape.empty(), "model: the input shape is unknown");
+  const auto& s = spec.input_shape;
+  if (spec.name == "mlp") {
+    const int64_t features =
+        std::accumulate(s.begin(), s.end(), int64_t{1}, std::multiplies<int64_t>());
+    return std::make_shared<MlpImpl>(features, spec.hidden, spec.num_classes);
+  }
+  TORCH_CHECK(s.size() == 3 && s[1] == s[2], "model '", spec.name,
+              "' needs square image inputs [channels, side, side], got ", c10::IntArrayRef(s));
+  if (spec.name == "cnn") return std::make_shared<SmallCnnImpl>(s[0], s[1], spec.num_classes);
+  if (spec.name == "resnet20") return std::make_shared<ResNetImpl>(s[0], spec.num_classes);
+  TORCH_CHECK(false, "model: unknown name '", spec.name, "' (known: mlp, cnn, resnet20)");
+}
+
+}  // namespace frugal::train

@@ -1,0 +1,365 @@
+#include "frugal/train/trainer.h"
+
+#include "frugal/train/progress.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+namespace frugal::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+torch::Tensor cross_entropy_per_sample(const torch::Tensor& logits,
+                                       const data::IndexedBatch& batch) {
+  return torch::nn::functional::cross_entropy(
+      logits, batch.targets,
+      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+}
+
+/// Keeps the metrics lines of epochs before `epoch` (for a resumed run).
+void truncate_metrics(const std::string& path, int64_t epoch) {
+  std::ifstream in(path);
+  if (!in) return;
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (record.is_object() && record.value("epoch", int64_t{0}) < epoch) kept += line + "\n";
+  }
+  in.close();
+  write_atomically(path, [&](const std::string& tmp) { std::ofstream(tmp) << kept; });
+}
+
+}  // namespace
+
+void write_atomically(const std::string& path,
+                      const std::function<void(const std::string&)>& write) {
+  const std::string tmp = path + ".tmp";
+  try {
+    write(tmp);
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    throw;
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  TORCH_CHECK(!ec, "cannot write ", path, ": ", ec.message());
+}
+
+int64_t set_threads(int64_t threads) {
+  TORCH_CHECK(threads >= 0, "threads must be >= 0 (0 = all cores), got ", threads);
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  torch::set_num_threads(static_cast<int>(threads));
+  return threads;
+}
+
+void TrainerOptions::validate() const {
+  TORCH_CHECK(epochs >= 1, "train: epochs must be >= 1, got ", epochs);
+  TORCH_CHECK(batch_size >= 1, "train: batch_size must be >= 1, got ", batch_size);
+  TORCH_CHECK(eval_batch_size >= 1, "train: eval_batch_size must be >= 1, got ", eval_batch_size);
+  TORCH_CHECK(threads >= 0, "train: threads must be >= 0 (0 = all cores), got ", threads);
+  schedule.validate();
+}
+
+Trainer::Trainer(torch::nn::AnyModule model, std::shared_ptr<torch::optim::Optimizer> optimizer,
+                 TrainerOptions options)
+    : model_(std::move(model)),
+      optimizer_(std::move(optimizer)),
+      options_(std::move(options)),
+      sample_loss_(cross_entropy_per_sample) {
+  options_.validate();
+  TORCH_CHECK(!model_.is_empty(), "trainer: no model");
+  TORCH_CHECK(optimizer_, "trainer: no optimizer");
+}
+
+void Trainer::add_hook(std::shared_ptr<TrainHook> hook) {
+  TORCH_CHECK(hook, "trainer: null hook");
+  hooks_.push_back(std::move(hook));
+}
+
+void Trainer::resume_from(const std::string& checkpoint) {
+  TORCH_CHECK(fs::exists(checkpoint), "resume: no checkpoint at ", checkpoint);
+  resume_path_ = checkpoint;
+}
+
+void Trainer::save_checkpoint(data::EpochSampler& sampler) const {
+  const std::string path = (fs::path(options_.run_dir) / "checkpoint.pt").string();
+  write_atomically(path, [&](const std::string& tmp) {
+    torch::serialize::OutputArchive archive, model, optimizer, sampler_archive;
+    model_.ptr()->save(model);
+    optimizer_->save(optimizer);
+    sampler.save(sampler_archive);
+    archive.write("model", model);
+    archive.write("optimizer", optimizer);
+    archive.write("sampler", sampler_archive);
+    for (const auto& hook : hooks_) {
+      torch::serialize::OutputArchive hook_archive;
+      hook->save(hook_archive);
+      archive.write("hook." + hook->name(), hook_archive);
+    }
+    archive.write("progress", torch::tensor({next_epoch_, step_, samples_forwarded_}));
+    archive.write("wall_s", torch::tensor(wall_s_, torch::kDouble));
+    archive.save_to(tmp);
+  });
+}
+
+void Trainer::load_checkpoint(data::EpochSampler& sampler) {
+  torch::serialize::InputArchive archive, model, optimizer, sampler_archive;
+  try {
+    archive.load_from(resume_path_);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "resume: ", resume_path_, " is not a readable checkpoint: ",
+                e.what_without_backtrace());
+  }
+  archive.read("model", model);
+  model_.ptr()->load(model);
+  archive.read("optimizer", optimizer);
+  optimizer_->load(optimizer);
+  archive.read("sampler", sampler_archive);
+  sampler.load(sampler_archive);
+  for (const auto& hook : hooks_) {
+    torch::serialize::InputArchive hook_archive;
+    TORCH_CHECK(archive.try_read("hook." + hook->name(), hook_archive), "resume: ", resume_path_,
+                " has no state for '", hook->name(), "'");
+    hook->load(hook_archive);
+  }
+  torch::Tensor progress, wall;
+  archive.read("progress", progress);
+  archive.read("wall_s", wall);
+  next_epoch_ = progress[0].item<int64_t>();
+  step_ = progress[1].item<int64_t>();
+  samples_forwarded_ = progress[2].item<int64_t>();
+  wall_s_ = wall.item<double>();
+}
+
+EvalResult Trainer::evaluate(const data::TensorDataset& data, const StepInfo& info) {
+  torch::NoGradGuard no_grad;
+  auto& module = *model_.ptr();
+  module.eval();
+  for (auto& hook : hooks_) hook->before_forward(false, info);
+  double loss_sum = 0.0;
+  int64_t correct = 0;
+  const int64_t n = data.size();
+  for (int64_t start = 0; start < n; start += options_.eval_batch_size) {
+    const int64_t end = std::min(n, start + options_.eval_batch_size);
+    auto x = data.inputs.slice(0, start, end);
+    auto y = data.targets.slice(0, start, end);
+    auto logits = model_.forward(x);
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, y,
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    correct += logits.argmax(1).eq(y).sum().item<int64_t>();
+  }
+  module.train();
+  return {loss_sum / std::max<int64_t>(n, 1), static_cast<double>(correct) / std::max<int64_t>(n, 1)};
+}
+
+nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::TensorDataset& test,
+                            data::EpochSampler& sampler) {
+  TORCH_CHECK(train.size() > 0, "train: the training set is empty");
+  TORCH_CHECK(sampler.size() == train.size(), "train: the sampler covers ", sampler.size(),
+              " samples, the training set has ", train.size());
+  const int64_t threads = set_threads(options_.threads);
+  const bool write_files = !options_.run_dir.empty();
+  if (write_files) fs::create_directories(options_.run_dir);
+  const std::string metrics_path = (fs::path(options_.run_dir) / "metrics.jsonl").string();
+
+  const int64_t epochs = options_.epochs;
+  const int64_t full_batches = (train.size() + options_.batch_size - 1) / options_.batch_size;
+  const int64_t planned_steps = epochs * full_batches;
+
+  std::vector<double> base_lrs;
+  for (auto& group : optimizer_->param_groups()) base_lrs.push_back(group.options().get_lr());
+
+  std::ofstream metrics;
+  auto log_line = [&](const nlohmann::json& record) {
+    if (!metrics.is_open()) return;
+    metrics << record.dump() << '\n';
+    metrics.flush();
+  };
+  TrainContext context;
+  context.model = model_.ptr().get();
+  context.optimizer = optimizer_.get();
+  context.epochs = epochs;
+  context.planned_steps = planned_steps;
+  context.seed = options_.seed;
+  context.log_event = log_line;
+  for (auto& hook : hooks_) hook->on_train_begin(context);
+
+  if (!resume_path_.empty()) load_checkpoint(sampler);
+  if (write_files) {
+    if (resume_path_.empty())
+      std::ofstream(metrics_path, std::ios::trunc).close();
+    else
+      truncate_metrics(metrics_path, next_epoch_);
+    metrics.open(metrics_path, std::ios::app);
+  }
+
+  Progress progress(options_.progress);
+  auto& module = *model_.ptr();
+  module.train();
+  EvalResult last_eval;
+  double best_accuracy = 0.0;
+
+  for (int64_t epoch = next_epoch_; epoch < epochs; ++epoch) {
+    const auto epoch_start = std::chrono::steady_clock::now();
+    // Anything drawing from the global generator (dropout, user code) is
+    // reproducible per epoch, so a resumed run equals an uninterrupted one.
+    torch::manual_seed(data::mix_seed(options_.seed, static_cast<uint64_t>(epoch), 1));
+    auto bookkeeping_start = std::chrono::steady_clock::now();
+    sampler.begin_epoch(epoch);
+    double bookkeeping_s = seconds_since(bookkeeping_start);
+    const auto& order = sampler.order();
+    const auto order_tensor =
+        torch::from_blob(const_cast<int32_t*>(order.data()),
+                         {static_cast<int64_t>(order.size())}, torch::kInt)
+            .to(torch::kLong);
+    const int64_t batches = sampler.batches(options_.batch_size);
+    for (auto& hook : hooks_) hook->on_epoch_begin(epoch);
+
+    double loss_sum = 0.0;
+    int64_t epoch_samples = 0;
+    for (int64_t b = 0; b < batches; ++b) {
+      StepInfo info;
+      info.step = step_;
+      info.epoch = epoch;
+      info.progress = (static_cast<double>(epoch) + static_cast<double>(b) / batches) / epochs;
+      info.planned_steps = planned_steps;
+      set_learning_rates(*optimizer_, base_lrs, lr_factor(options_.schedule, info.progress, epochs));
+
+      data::IndexedBatch batch;
+      batch.indices = order_tensor.slice(0, b * options_.batch_size,
+                                         std::min<int64_t>((b + 1) * options_.batch_size,
+                                                           order_tensor.size(0)));
+      const auto device_indices = batch.indices.to(train.inputs.device());
+      batch.inputs = train.inputs.index_select(0, device_indices);
+      batch.targets = train.targets.index_select(0, device_indices);
+      batch.weights = sampler.weights_of(batch.indices).to(train.inputs.device());
+
+      for (auto& hook : hooks_) hook->before_forward(true, info);
+      optimizer_->zero_grad();
+      auto logits = model_.forward(batch.inputs);
+      auto losses = sample_loss_(logits, batch);
+      auto loss = (batch.weights * losses).mean();
+      for (auto& hook : hooks_) {
+        auto reg = hook->regularizer(info);
+        if (reg.defined()) loss = loss + reg;
+      }
+      const double loss_value = loss.item<double>();
+      TORCH_CHECK(std::isfinite(loss_value), "training loss became ", loss_value, " at epoch ",
+                  epoch, ", step ", step_,
+                  " (try a lower learning rate); the last good checkpoint is kept");
+      loss.backward();
+      for (auto& hook : hooks_) hook->before_step(info);
+      optimizer_->step();
+      for (auto& hook : hooks_) hook->after_step(info);
+
+      bookkeeping_start = std::chrono::steady_clock::now();
+      sampler.update_scores(batch.indices, losses.detach());
+      bookkeeping_s += seconds_since(bookkeeping_start);
+
+      loss_sum += loss_value * batch.indices.size(0);
+      epoch_samples += batch.indices.size(0);
+      ++step_;
+      const double elapsed = seconds_since(epoch_start);
+      const double rate = epoch_samples / std::max(elapsed, 1e-9);
+      const double eta = elapsed / (b + 1) * (batches - b - 1) +
+                         (wall_s_ + elapsed) / (epoch + 1) * (epochs - epoch - 1);
+      progress.step(epoch, epochs, b, batches, loss_sum / epoch_samples,
+                    static_cast<double>(sampler.kept()) / sampler.size(), rate, eta);
+    }
+    const double train_s = seconds_since(epoch_start);
+    samples_forwarded_ += epoch_samples;
+
+    StepInfo end_info;
+    end_info.step = step_;
+    end_info.epoch = epoch;
+    end_info.progress = static_cast<double>(epoch + 1) / epochs;
+    end_info.planned_steps = planned_steps;
+    const auto eval_start = std::chrono::steady_clock::now();
+    if (test.size() > 0) {
+      last_eval = evaluate(test, end_info);
+      best_accuracy = std::max(best_accuracy, last_eval.accuracy);
+    }
+    const double eval_s = seconds_since(eval_start);
+    wall_s_ += seconds_since(epoch_start);
+
+    nlohmann::json record = {
+        {"epoch", epoch},
+        {"train_loss", loss_sum / std::max<int64_t>(epoch_samples, 1)},
+        {"kept", sampler.kept()},
+        {"kept_share", static_cast<double>(sampler.kept()) / sampler.size()},
+        {"samples_forwarded", samples_forwarded_},
+        {"steps", step_},
+        {"lr", optimizer_->param_groups()[0].options().get_lr()},
+        {"train_s", train_s},
+        {"eval_s", eval_s},
+        {"bookkeeping_s", bookkeeping_s},
+        {"wall_s", wall_s_}};
+    if (test.size() > 0) {
+      record["test_loss"] = last_eval.loss;
+      record["test_acc"] = last_eval.accuracy;
+    }
+    for (auto& hook : hooks_) hook->on_epoch_end(epoch, record);
+    next_epoch_ = epoch + 1;
+    log_line(record);
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "epoch %lld/%lld  loss %.4f  test acc %.2f%%  kept %.0f%%  %.1f s  (total %s)",
+                  static_cast<long long>(epoch + 1), static_cast<long long>(epochs),
+                  record["train_loss"].get<double>(), 100.0 * last_eval.accuracy,
+                  100.0 * record["kept_share"].get<double>(), train_s + eval_s,
+                  format_duration(wall_s_).c_str());
+    progress.epoch_line(line);
+    if (write_files && options_.checkpoint) save_checkpoint(sampler);
+  }
+
+  nlohmann::json summary = {
+      {"epochs", epochs},
+      {"threads", threads},
+      {"train_samples", train.size()},
+      {"samples_forwarded", samples_forwarded_},
+      {"full_data_samples", epochs * train.size()},
+      {"saved_share", 1.0 - static_cast<double>(samples_forwarded_) /
+                                static_cast<double>(epochs * train.size())},
+      {"steps", step_},
+      {"wall_s", wall_s_}};
+  if (test.size() > 0) {
+    summary["test_acc"] = last_eval.accuracy;
+    summary["test_loss"] = last_eval.loss;
+    summary["best_test_acc"] = best_accuracy;
+  }
+  for (auto& hook : hooks_) hook->on_train_end(summary);
+  if (write_files) {
+    // The final model carries the hooks' state (masks, union masks) beside the weights.
+    write_atomically((fs::path(options_.run_dir) / "model.pt").string(), [&](const std::string& tmp) {
+      torch::serialize::OutputArchive archive, model;
+      model_.ptr()->save(model);
+      archive.write("model", model);
+      for (const auto& hook : hooks_) {
+        torch::serialize::OutputArchive hook_archive;
+        hook->save(hook_archive);
+        archive.write("hook." + hook->name(), hook_archive);
+      }
+      archive.save_to(tmp);
+    });
+    write_atomically((fs::path(options_.run_dir) / "summary.json").string(),
+                     [&](const std::string& tmp) { std::ofstream(tmp) << summary.dump(2) << '\n'; });
+  }
+  return summary;
+}
+
+}  // namespace frugal::train
