@@ -40,14 +40,22 @@ TensorDataset filter_classes(const TensorDataset& data, const std::vector<int64_
 
 void standardize(Splits& splits) {
   auto& x = splits.train.inputs;
+  TORCH_CHECK(x.defined(), "standardize: the train inputs are empty");
   TORCH_CHECK(x.dim() == 2 || x.dim() == 4, "standardize: inputs must be 2-D or 4-D, got ",
               x.sizes());
+  const auto& test = splits.test.inputs;
+  TORCH_CHECK(!test.defined() || (test.dim() == x.dim() && test.size(1) == x.size(1)),
+              "standardize: test inputs ", test.defined() ? test.sizes() : x.sizes(),
+              " do not match the train inputs' layout ", x.sizes());
   std::vector<int64_t> reduce = x.dim() == 4 ? std::vector<int64_t>{0, 2, 3}
                                              : std::vector<int64_t>{0};
   auto mean = x.mean(reduce, /*keepdim=*/true);
-  auto std = x.std(reduce, /*unbiased=*/false, /*keepdim=*/true).clamp_min(1e-6);
+  auto std = x.std(reduce, /*unbiased=*/false, /*keepdim=*/true);
+  // A channel constant in training has no scale to divide by; a tiny floor
+  // would multiply any test deviation by a million, so it is only centred.
+  std = torch::where(std > 1e-6, std, torch::ones_like(std));
   splits.train.inputs = (x - mean) / std;
-  if (splits.test.inputs.defined()) splits.test.inputs = (splits.test.inputs - mean) / std;
+  if (test.defined()) splits.test.inputs = (test - mean) / std;
 }
 
 }  // namespace frugal::data

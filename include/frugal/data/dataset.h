@@ -44,7 +44,9 @@ struct Splits {
 };
 
 /// Standardizes both splits with the per-channel mean and std of the train
-/// inputs (channel = dim 1 for 4-D inputs, feature for 2-D inputs).
+/// inputs (channel = dim 1 for 4-D inputs, feature for 2-D inputs). A channel
+/// that is constant in training is only centred, never divided by ~0. The
+/// test inputs, when present, must have the train inputs' rank and channels.
 void standardize(Splits& splits);
 
 }  // namespace frugal::data
