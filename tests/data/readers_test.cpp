@@ -417,6 +417,14 @@ TEST_F(CsvReader, QuotedHeaderNamesAndIntegralFloatLabelsAreAccepted) {
   EXPECT_TRUE(torch::equal(d.targets, torch::tensor({3, 1}, torch::kLong)));
 }
 
+TEST_F(CsvReader, ReadsGzippedFilesByContent) {
+  const std::string text = "a,y\n0.5,1\n";
+  const auto p = write("a.csv", Bytes(text.begin(), text.end()), /*gzip=*/true);
+  TensorDataset d = read_csv(p);
+  EXPECT_TRUE(torch::equal(d.inputs, torch::tensor({0.5f}).view({1, 1})));
+  EXPECT_TRUE(torch::equal(d.targets, torch::tensor({1}, torch::kLong)));
+}
+
 TEST_F(CsvReader, WrongFieldCountNamesTheLine) {
   const auto p = write_text("a.csv", "a,b,c\n1,2,3\n4,5\n");
   expect_error([&] { read_csv(p); }, {p, "line 3 has 2 fields, expected 3"});
@@ -447,6 +455,10 @@ TEST_F(CsvReader, BadLabelsAreReported) {
   CsvOptions o;
   o.num_classes = 4;
   expect_error([&] { read_csv(range, o); }, {range, "line 3", "label 4 is outside [0, 4)"});
+  // Without num_classes the class count comes from the largest label, so an
+  // absurd one must not become a multi-billion-way output layer.
+  const auto huge = write_text("huge.csv", "a,y\n1,5000000000\n");
+  expect_error([&] { read_csv(huge); }, {huge, "largest label 5000000000"});
 }
 
 TEST_F(CsvReader, EmptyFilesAreReported) {
