@@ -1,1 +1,91 @@
-int main(){return 0;}
+// The frugal command-line program: parse, build, run. All work is in the library.
+
+#include "frugal/recipe/recipe.h"
+#include "frugal/recipe/run.h"
+#include "frugal/train/report.h"
+
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include <filesystem>
+#include <iostream>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+int train_command(const std::string& recipe_path, const std::vector<std::string>& overrides,
+                  const std::string& resume_dir) {
+  frugal::recipe::RunOptions options;
+  frugal::recipe::Recipe recipe;
+  if (!resume_dir.empty()) {
+    // The resolved config saved in the run directory reproduces the run exactly.
+    std::vector<std::string> all = overrides;
+    all.push_back("run.out_dir=\"" + fs::path(resume_dir).parent_path().string() + "\"");
+    all.push_back("run.name=\"" + fs::path(resume_dir).filename().string() + "\"");
+    recipe = frugal::recipe::load_recipe((fs::path(resume_dir) / "config.toml").string(), all);
+    options.resume = true;
+  } else {
+    recipe = frugal::recipe::load_recipe(recipe_path, overrides);
+  }
+  std::cerr << "# resolved recipe (" << frugal::recipe::run_directory(recipe) << ")\n"
+            << recipe.to_toml() << "\n\n";
+  auto summary = frugal::recipe::run_recipe(recipe, options);
+  std::cout << summary.dump(2) << std::endl;
+  return 0;
+}
+
+int report_command(const std::vector<std::string>& dirs, std::string out_dir, bool plots) {
+  std::vector<frugal::train::RunRecord> runs;
+  for (const auto& dir : dirs) runs.push_back(frugal::train::read_run(dir));
+  std::cout << frugal::train::compare_table(runs);
+  if (plots) {
+    if (out_dir.empty()) out_dir = (fs::path(dirs.front()).parent_path() / "report").string();
+    for (const auto& png : frugal::train::plot_runs(runs, out_dir))
+      std::cout << "plot: " << png << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"frugal: cheaper neural-network training by pruning data and weights"};
+  app.require_subcommand(1);
+
+  auto* train = app.add_subcommand("train", "train what a recipe describes");
+  std::string recipe_path, resume_dir;
+  std::vector<std::string> overrides;
+  train->add_option("recipe", recipe_path, "recipe file (TOML)");
+  train->add_option("--set", overrides, "override a recipe value: section.key=value")
+      ->take_all();
+  train->add_option("--resume", resume_dir, "continue an interrupted run from its directory")
+      ->check(CLI::ExistingDirectory);
+
+  auto* report = app.add_subcommand("report", "compare finished runs side by side");
+  std::vector<std::string> run_dirs;
+  std::string report_out;
+  bool no_plots = false;
+  report->add_option("runs", run_dirs, "run directories")->required()->check(CLI::ExistingDirectory);
+  report->add_option("--out", report_out, "where to write the plots (default: <first run>/../report)");
+  report->add_flag("--no-plots", no_plots, "print the table only");
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (*train) {
+      if (recipe_path.empty() == resume_dir.empty()) {
+        std::cerr << "frugal train: give either a recipe or --resume RUN_DIR\n";
+        return 2;
+      }
+      return train_command(recipe_path, overrides, resume_dir);
+    }
+    if (*report) return report_command(run_dirs, report_out, !no_plots);
+  } catch (const c10::Error& e) {
+    std::cerr << "frugal: error: " << e.what_without_backtrace() << std::endl;
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "frugal: error: " << e.what() << std::endl;
+    return 1;
+  }
+  return 0;
+}

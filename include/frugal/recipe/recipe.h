@@ -1,0 +1,122 @@
+#pragma once
+/// Recipes: TOML files that describe a whole run, turned into typed options.
+/// Every key has a default; an unknown section or key, a value of the wrong
+/// type or out of range is an error naming it. `to_toml()` gives the resolved
+/// recipe with every default filled in (printed at start, saved in the run
+/// directory).
+
+#include "frugal/data/infobatch.h"
+#include "frugal/train/optim.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace frugal::recipe {
+
+struct RunSection {
+  /// Run name; the run directory is out_dir/name. Default "run".
+  std::string name = "run";
+  /// Parent directory of run directories. Default "runs".
+  std::string out_dir = "runs";
+  /// Seed of model initialization, data order and every random choice. Default 0.
+  uint64_t seed = 0;
+  /// Intra-op threads; 0 = all cores. Default 0.
+  int64_t threads = 0;
+  /// Progress bar / per-epoch log lines on stderr. Default true.
+  bool progress = true;
+};
+
+struct DataSection {
+  /// "fashion-mnist", "idx" (any MNIST-layout directory), "cifar10",
+  /// "cifar100" or "csv". Default "fashion-mnist".
+  std::string name = "fashion-mnist";
+  /// Directory (idx, cifar) or training file (csv). Default for
+  /// fashion-mnist: where Debian's dataset-fashion-mnist installs it.
+  std::string path;
+  /// csv: the test file (none: no evaluation).
+  std::string test_path;
+  /// csv: label column by header name (empty: use label_index).
+  std::string label_column;
+  /// csv: label column by index, negative from the end. Default -1 (last).
+  int64_t label_index = -1;
+  /// Train and test only on these classes (empty: all).
+  std::vector<int64_t> classes;
+  /// With `classes`: renumber them 0..k-1 in the order given. Default true.
+  bool relabel = true;
+  /// Standardize inputs with the training set's per-channel mean and std. Default true.
+  bool standardize = true;
+  /// Use only the first `limit` training samples (0: all). Default 0.
+  int64_t limit = 0;
+  /// Use only the first `test_limit` test samples (0: all). Default 0.
+  int64_t test_limit = 0;
+};
+
+struct ModelSection {
+  /// "mlp", "cnn" or "resnet20". Default "mlp".
+  std::string name = "mlp";
+  /// MLP hidden widths. Default [300, 100] (LeNet-300-100).
+  std::vector<int64_t> hidden = {300, 100};
+  /// Start from this model file (a run's model.pt or checkpoint.pt). Default none.
+  std::string init;
+  /// With `init`: keep a freshly initialized output head instead of the saved
+  /// one (transfer to a new task). Default false.
+  bool new_head = false;
+  /// With `init`: the number of classes the saved model was trained on, when
+  /// the head is new (0: the data's class count). Default 0.
+  int64_t init_classes = 0;
+};
+
+struct TrainSection {
+  /// Training epochs. Default 15.
+  int64_t epochs = 15;
+  /// Samples per batch. Default 128.
+  int64_t batch_size = 128;
+  /// Samples per evaluation batch. Default 1000.
+  int64_t eval_batch_size = 1000;
+  /// Save checkpoint.pt after every epoch. Default true.
+  bool checkpoint = true;
+};
+
+struct InfoBatchSection {
+  /// Prune data with InfoBatch. Default false (full data).
+  bool enabled = false;
+  /// Share of below-mean samples skipped, in [0, 0.9]. Default 0.5.
+  double prune_ratio = 0.5;
+  /// Share of epochs that prune, in [0, 1]. Default 0.875.
+  double delta = 0.875;
+  /// Epochs without pruning at the start. Default 0.
+  int64_t warmup_epochs = 0;
+  /// Score = m * loss + (1 - m) * old, m in (0, 1]. Default 1 (last loss).
+  double score_momentum = 1.0;
+};
+
+struct Recipe {
+  RunSection run;
+  DataSection data;
+  ModelSection model;
+  TrainSection train;
+  train::OptimizerSpec optimizer;
+  train::ScheduleSpec schedule;
+  InfoBatchSection infobatch;
+
+  /// The resolved recipe as TOML, every default filled in.
+  std::string to_toml() const;
+  /// Range checks across sections; throws naming the first bad value.
+  void validate() const;
+  /// The [infobatch] section as sampler options (epochs and seed from [train], [run]).
+  data::InfoBatchOptions infobatch_options() const;
+
+  std::string resolved_;
+};
+
+/// Parses recipe text. `source` names it in errors. `overrides` are
+/// "section.key=value" strings (the value in TOML syntax; a bare word is a
+/// string), applied on top of the text.
+Recipe parse_recipe(const std::string& text, const std::string& source,
+                    const std::vector<std::string>& overrides = {});
+
+/// Reads and parses a recipe file.
+Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides = {});
+
+}  // namespace frugal::recipe

@@ -1,0 +1,41 @@
+#pragma once
+/// Turns a recipe into a run: data, model, optimizer, sampler, hooks, trainer.
+
+#include "frugal/data/dataset.h"
+#include "frugal/recipe/recipe.h"
+#include "frugal/train/models.h"
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+
+namespace frugal::recipe {
+
+/// Loads, filters, limits and standardizes the data the recipe names.
+data::Splits load_data(const DataSection& section);
+
+/// Builds the recipe's model for inputs shaped like `sample_shape` with
+/// `num_classes` outputs, seeded with the run seed, and loads [model] init.
+std::shared_ptr<train::Classifier> build_model(const Recipe& recipe,
+                                               const std::vector<int64_t>& sample_shape,
+                                               int64_t num_classes);
+
+/// Loads the "model" entry of a run's model.pt or checkpoint.pt into `model`;
+/// with `skip_prefix`, parameters under that prefix are left as they are.
+void load_model_weights(torch::nn::Module& model, const std::string& path,
+                        const std::string& skip_prefix = "");
+
+/// out_dir/name.
+std::string run_directory(const Recipe& recipe);
+
+struct RunOptions {
+  /// Continue the run in run_directory(recipe) from its checkpoint.pt.
+  bool resume = false;
+};
+
+/// Trains what the recipe describes, writes the run directory (config.toml,
+/// metrics.jsonl, checkpoint.pt, model.pt, summary.json) and returns the summary.
+nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options = {});
+
+}  // namespace frugal::recipe

@@ -1,0 +1,216 @@
+#include "frugal/recipe/recipe.h"
+
+#include "frugal/recipe/binder.h"
+
+#include "frugal/data/infobatch.h"
+
+#include <c10/util/Exception.h>
+
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+namespace frugal::recipe {
+
+namespace {
+
+using Binding = std::function<void(Recipe&, SectionBinder&)>;
+
+/// Every section and its keys, in the order the resolved recipe lists them.
+const std::vector<std::pair<std::string, Binding>>& sections() {
+  static const std::vector<std::pair<std::string, Binding>> all = {
+      {"run",
+       [](Recipe& r, SectionBinder& b) {
+         b.bind("name", r.run.name);
+         b.bind("out_dir", r.run.out_dir);
+         b.bind("seed", r.run.seed);
+         b.bind("threads", r.run.threads);
+         b.bind("progress", r.run.progress);
+       }},
+      {"data",
+       [](Recipe& r, SectionBinder& b) {
+         b.bind("name", r.data.name);
+         b.bind("path", r.data.path);
+         b.bind("test_path", r.data.test_path);
+         b.bind("label_column", r.data.label_column);
+         b.bind("label_index", r.data.label_index);
+         b.bind("classes", r.data.classes);
+         b.bind("relabel", r.data.relabel);
+         b.bind("standardize", r.data.standardize);
+         b.bind("limit", r.data.limit);
+         b.bind("test_limit", r.data.test_limit);
+       }},
+      {"model",
+       [](Recipe& r, SectionBinder& b) {
+         b.bind("name", r.model.name);
+         b.bind("hidden", r.model.hidden);
+         b.bind("init", r.model.init);
+         b.bind("new_head", r.model.new_head);
+         b.bind("init_classes", r.model.init_classes);
+       }},
+      {"train",
+       [](Recipe& r, SectionBinder& b) {
+         b.bind("epochs", r.train.epochs);
+         b.bind("batch_size", r.train.batch_size);
+         b.bind("eval_batch_size", r.train.eval_batch_size);
+         b.bind("checkpoint", r.train.checkpoint);
+       }},
+      {"optimizer",
+       [](Recipe& r, SectionBinder& b) {
+         b.bind("name", r.optimizer.name);
+         b.bind("lr", r.optimizer.lr);
+         b.bind("momentum", r.optimizer.momentum);
+         b.bind("nesterov", r.optimizer.nesterov);
+         b.bind("weight_decay", r.optimizer.weight_decay);
+         b.bind("beta1", r.optimizer.beta1);
+         b.bind("beta2", r.optimizer.beta2);
+         b.bind("eps", r.optimizer.eps);
+       }},
+      {"schedule",
+       [](Recipe& r, SectionBinder& b) {
+         b.bind("name", r.schedule.name);
+         b.bind("warmup", r.schedule.warmup);
+         b.bind("min_factor", r.schedule.min_factor);
+         b.bind("milestones", r.schedule.milestones);
+         b.bind("gamma", r.schedule.gamma);
+         b.bind("pct_start", r.schedule.pct_start);
+         b.bind("div", r.schedule.div);
+         b.bind("final_div", r.schedule.final_div);
+       }},
+      {"infobatch",
+       [](Recipe& r, SectionBinder& b) {
+         b.bind("enabled", r.infobatch.enabled);
+         b.bind("prune_ratio", r.infobatch.prune_ratio);
+         b.bind("delta", r.infobatch.delta);
+         b.bind("warmup_epochs", r.infobatch.warmup_epochs);
+         b.bind("score_momentum", r.infobatch.score_momentum);
+       }},
+  };
+  return all;
+}
+
+std::string section_names() {
+  std::string out;
+  for (const auto& [name, bind] : sections()) out += (out.empty() ? "" : ", ") + name;
+  return out;
+}
+
+/// "section.key=value" applied onto `table`.
+void apply_override(toml::table& table, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  const auto dot = assignment.find('.');
+  TORCH_CHECK(eq != std::string::npos && dot != std::string::npos && dot < eq,
+              "--set expects section.key=value, got '", assignment, "'");
+  const std::string section = assignment.substr(0, dot);
+  const std::string key = assignment.substr(dot + 1, eq - dot - 1);
+  const std::string value = assignment.substr(eq + 1);
+  TORCH_CHECK(!key.empty(), "--set expects section.key=value, got '", assignment, "'");
+  toml::node_view<toml::node> existing = table[section];
+  TORCH_CHECK(!existing || existing.is_table(), "recipe: '", section, "' is not a section");
+  if (!existing) table.insert(section, toml::table{});
+  auto* target = table[section].as_table();
+  try {
+    toml::table parsed = toml::parse("v = " + value);
+    target->insert_or_assign(key, *parsed.get("v"));
+  } catch (const toml::parse_error&) {
+    target->insert_or_assign(key, value);  // a bare word: a string
+  }
+}
+
+std::string format_source(const toml::source_region& where) {
+  std::ostringstream out;
+  out << "line " << where.begin.line << ", column " << where.begin.column;
+  return out.str();
+}
+
+}  // namespace
+
+Recipe parse_recipe(const std::string& text, const std::string& source,
+                    const std::vector<std::string>& overrides) {
+  toml::table table;
+  try {
+    table = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    TORCH_CHECK(false, "recipe ", source, ": ", e.description(), " at ",
+                format_source(e.source()));
+  }
+  for (const auto& assignment : overrides) apply_override(table, assignment);
+
+  for (const auto& [key, node] : table) {
+    const std::string name(key.str());
+    bool known = false;
+    for (const auto& [section, bind] : sections()) known = known || section == name;
+    TORCH_CHECK(known, "recipe ", source, ": unknown section [", name,
+                "] (valid sections: ", section_names(), ")");
+    TORCH_CHECK(node.is_table(), "recipe ", source, ": '", name, "' must be a section");
+  }
+
+  Recipe recipe;
+  toml::table resolved;
+  for (const auto& [name, bind] : sections()) {
+    toml::table out;
+    SectionBinder binder(name, table[name].as_table(), out);
+    bind(recipe, binder);
+    binder.finish();
+    resolved.insert(name, std::move(out));
+  }
+  std::ostringstream text_out;
+  text_out << resolved;
+  recipe.resolved_ = text_out.str();
+  recipe.validate();
+  return recipe;
+}
+
+Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  TORCH_CHECK(in, "recipe: cannot read ", path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parse_recipe(buffer.str(), path, overrides);
+}
+
+std::string Recipe::to_toml() const { return resolved_; }
+
+data::InfoBatchOptions Recipe::infobatch_options() const {
+  return data::InfoBatchOptions()
+      .epochs(train.epochs)
+      .prune_ratio(infobatch.prune_ratio)
+      .delta(infobatch.delta)
+      .warmup_epochs(infobatch.warmup_epochs)
+      .score_momentum(infobatch.score_momentum)
+      .seed(run.seed);
+}
+
+void Recipe::validate() const {
+  TORCH_CHECK(!run.name.empty() && run.name.find('/') == std::string::npos,
+              "recipe: [run] name must be a non-empty file name, got '", run.name, "'");
+  TORCH_CHECK(run.threads >= 0, "recipe: [run] threads must be >= 0 (0 = all cores), got ",
+              run.threads);
+  const std::vector<std::string> data_names = {"fashion-mnist", "idx", "cifar10", "cifar100",
+                                               "csv"};
+  TORCH_CHECK(std::find(data_names.begin(), data_names.end(), data.name) != data_names.end(),
+              "recipe: [data] name '", data.name,
+              "' is unknown (known: fashion-mnist, idx, cifar10, cifar100, csv)");
+  TORCH_CHECK(data.name == "fashion-mnist" || !data.path.empty(), "recipe: [data] path is needed for '",
+              data.name, "'");
+  TORCH_CHECK(data.limit >= 0 && data.test_limit >= 0, "recipe: [data] limits must be >= 0");
+  TORCH_CHECK(model.name == "mlp" || model.name == "cnn" || model.name == "resnet20",
+              "recipe: [model] name '", model.name, "' is unknown (known: mlp, cnn, resnet20)");
+  TORCH_CHECK(!model.new_head || !model.init.empty(), "recipe: [model] new_head needs init");
+  TORCH_CHECK(model.init_classes >= 0, "recipe: [model] init_classes must be >= 0");
+  TORCH_CHECK(train.epochs >= 1, "recipe: [train] epochs must be >= 1, got ", train.epochs);
+  TORCH_CHECK(train.batch_size >= 1, "recipe: [train] batch_size must be >= 1, got ",
+              train.batch_size);
+  TORCH_CHECK(train.eval_batch_size >= 1, "recipe: [train] eval_batch_size must be >= 1, got ",
+              train.eval_batch_size);
+  optimizer.validate();
+  schedule.validate();
+  try {
+    infobatch_options().validate();
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "recipe: ", e.what_without_backtrace());
+  }
+}
+
+}  // namespace frugal::recipe

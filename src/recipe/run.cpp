@@ -1,0 +1,166 @@
+#include "frugal/recipe/run.h"
+
+#include "frugal/data/infobatch.h"
+#include "frugal/data/readers.h"
+#include "frugal/train/trainer.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+namespace frugal::recipe {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+data::TensorDataset first(const data::TensorDataset& d, int64_t limit) {
+  if (limit <= 0 || limit >= d.size()) return d;
+  return {d.inputs.slice(0, 0, limit), d.targets.slice(0, 0, limit), d.num_classes};
+}
+
+}  // namespace
+
+data::Splits load_data(const DataSection& section) {
+  data::Splits splits;
+  if (section.name == "fashion-mnist") {
+    const std::string dir = section.path.empty() ? data::kFashionMnistDir : section.path;
+    TORCH_CHECK(fs::is_directory(dir), "data: Fashion-MNIST directory ", dir,
+                " does not exist (install the dataset-fashion-mnist package or set [data] path)");
+    splits = data::read_idx_dir(dir, 10);
+  } else if (section.name == "idx") {
+    splits = data::read_idx_dir(section.path, 10);
+  } else if (section.name == "cifar10" || section.name == "cifar100") {
+    splits = data::read_cifar_dir(section.path, section.name == "cifar10" ? 10 : 100);
+  } else if (section.name == "csv") {
+    data::CsvOptions options;
+    options.label_column = section.label_column;
+    options.label_index = section.label_index;
+    splits.train = data::read_csv(section.path, options);
+    if (!section.test_path.empty()) {
+      options.num_classes = splits.train.num_classes;
+      splits.test = data::read_csv(section.test_path, options);
+    }
+  } else {
+    TORCH_CHECK(false, "data: unknown data set '", section.name, "'");
+  }
+  if (!section.classes.empty()) {
+    splits.train = data::filter_classes(splits.train, section.classes, section.relabel);
+    if (splits.test.size() > 0)
+      splits.test = data::filter_classes(splits.test, section.classes, section.relabel);
+  }
+  splits.train = first(splits.train, section.limit);
+  splits.test = first(splits.test, section.test_limit);
+  if (section.standardize) data::standardize(splits);
+  return splits;
+}
+
+void load_model_weights(torch::nn::Module& model, const std::string& path,
+                        const std::string& skip_prefix) {
+  torch::serialize::InputArchive archive, weights;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "model init: ", path, " is not a readable model file");
+  }
+  TORCH_CHECK(archive.try_read("model", weights), "model init: ", path,
+              " has no model (expected a run's model.pt or checkpoint.pt)");
+  torch::NoGradGuard no_grad;
+  auto load_into = [&](const std::string& name, torch::Tensor& tensor, bool is_buffer) {
+    if (!skip_prefix.empty() && name.rfind(skip_prefix, 0) == 0) return;
+    torch::Tensor saved;
+    TORCH_CHECK(weights.try_read(name, saved, is_buffer), "model init: ", path, " has no '",
+                name, "' (a different model?)");
+    TORCH_CHECK(saved.sizes() == tensor.sizes(), "model init: '", name, "' in ", path,
+                " has shape ", saved.sizes(), ", the model has ", tensor.sizes());
+    tensor.copy_(saved);
+  };
+  for (auto& p : model.named_parameters()) load_into(p.key(), p.value(), false);
+  for (auto& b : model.named_buffers()) load_into(b.key(), b.value(), true);
+}
+
+std::shared_ptr<train::Classifier> build_model(const Recipe& recipe,
+                                               const std::vector<int64_t>& sample_shape,
+                                               int64_t num_classes) {
+  torch::manual_seed(recipe.run.seed);
+  train::ModelSpec spec;
+  spec.name = recipe.model.name;
+  spec.hidden = recipe.model.hidden;
+  spec.input_shape = sample_shape;
+  spec.num_classes = num_classes;
+  if (recipe.model.new_head && recipe.model.init_classes > 0)
+    spec.num_classes = recipe.model.init_classes;
+  auto model = train::build_model(spec);
+  if (!recipe.model.init.empty()) {
+    load_model_weights(*model, recipe.model.init,
+                       recipe.model.new_head ? model->head_name() + "." : "");
+    if (recipe.model.new_head) model->replace_head(num_classes);
+  }
+  return model;
+}
+
+std::string run_directory(const Recipe& recipe) {
+  return (fs::path(recipe.run.out_dir) / recipe.run.name).string();
+}
+
+nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options) {
+  const std::string dir = run_directory(recipe);
+  const std::string checkpoint = (fs::path(dir) / "checkpoint.pt").string();
+  if (options.resume)
+    TORCH_CHECK(fs::exists(checkpoint), "resume: ", dir, " has no checkpoint.pt");
+  fs::create_directories(dir);
+  train::write_atomically((fs::path(dir) / "config.toml").string(), [&](const std::string& tmp) {
+    std::ofstream(tmp) << recipe.to_toml() << '\n';
+  });
+
+  train::set_threads(recipe.run.threads);
+  data::Splits splits = load_data(recipe.data);
+  const auto sample_shape = splits.train.inputs.sizes().slice(1).vec();
+  auto model = build_model(recipe, sample_shape, splits.train.num_classes);
+
+  std::vector<torch::optim::OptimizerParamGroup> groups = {
+      torch::optim::OptimizerParamGroup(model->parameters())};
+  std::shared_ptr<torch::optim::Optimizer> optimizer =
+      train::build_optimizer(recipe.optimizer, std::move(groups));
+
+  train::TrainerOptions trainer_options;
+  trainer_options.epochs = recipe.train.epochs;
+  trainer_options.batch_size = recipe.train.batch_size;
+  trainer_options.eval_batch_size = recipe.train.eval_batch_size;
+  trainer_options.threads = recipe.run.threads;
+  trainer_options.seed = recipe.run.seed;
+  trainer_options.run_dir = dir;
+  trainer_options.progress = recipe.run.progress;
+  trainer_options.checkpoint = recipe.train.checkpoint;
+  trainer_options.schedule = recipe.schedule;
+  train::Trainer trainer(torch::nn::AnyModule(model), optimizer, trainer_options);
+  if (options.resume) trainer.resume_from(checkpoint);
+
+  std::unique_ptr<data::EpochSampler> sampler;
+  if (recipe.infobatch.enabled)
+    sampler = std::make_unique<data::InfoBatchSampler>(splits.train.size(),
+                                                       recipe.infobatch_options());
+  else
+    sampler = std::make_unique<data::ShuffleSampler>(splits.train.size(), recipe.run.seed);
+
+  auto summary = trainer.fit(splits.train, splits.test, *sampler);
+  summary["run"] = recipe.run.name;
+  summary["model"] = recipe.model.name;
+  summary["infobatch"] = recipe.infobatch.enabled;
+  summary["seed"] = recipe.run.seed;
+  int64_t parameters = 0, nonzero = 0;
+  for (const auto& p : model->parameters()) {
+    parameters += p.numel();
+    nonzero += p.count_nonzero().item<int64_t>();
+  }
+  summary["parameters"] = parameters;
+  summary["nonzero_parameters"] = nonzero;
+  train::write_atomically((fs::path(dir) / "summary.json").string(), [&](const std::string& tmp) {
+    std::ofstream(tmp) << summary.dump(2) << '\n';
+  });
+  return summary;
+}
+
+}  // namespace frugal::recipe
