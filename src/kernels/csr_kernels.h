@@ -1,0 +1,68 @@
+#pragma once
+/// The raw CSR kernels behind sparse_linear (private to src/kernels).
+///
+/// All operands are float32 and contiguous. A batch of B vectors is held
+/// transposed, [n, B] row-major ("x^T"), so that each non-zero W[o, j] does an
+/// axpy of length B over row j of x^T: the inner loop is then contiguous and
+/// vectorizes over the batch, whatever the sparsity pattern. The kernels block
+/// the work in (row block) x (batch tile of 64) x (column panel of
+/// kPanelWidth) so that the slice of x^T a panel touches stays in L1.
+
+#include <cstdint>
+
+namespace frugal::kernels::detail {
+
+/// Default columns per cache panel: a panel of x^T is 64 x 64 floats = 16 KiB.
+constexpr int64_t kPanelWidth = 64;
+
+/// A CSR matrix [rows, cols] plus its panel table, as raw pointers.
+struct CsrView {
+  int64_t rows = 0;
+  int64_t cols = 0;
+  /// [rows + 1], offsets into col_idx.
+  const int64_t* row_ptr = nullptr;
+  /// [nnz], ascending within each row.
+  const int32_t* col_idx = nullptr;
+  /// [rows, n_panels + 1]: entry p of row o is the offset, relative to
+  /// row_ptr[o], of the first entry of row o whose column is >= p * kPanelWidth.
+  const int32_t* panel_off = nullptr;
+  int64_t n_panels = 1;
+};
+
+/// Number of column panels of `width` columns for `cols` columns.
+inline int64_t panel_count(int64_t cols, int64_t width = kPanelWidth) {
+  return cols == 0 ? 1 : (cols + width - 1) / width;
+}
+
+/// Fills `panel_off` ([rows, panel_count(cols, width) + 1]) for a CSR index.
+void build_panels(int64_t rows, int64_t cols, const int64_t* row_ptr, const int32_t* col_idx,
+                  int32_t* panel_off, int64_t width = kPanelWidth);
+
+/// Leading dimension for a transposed batch of `batch` columns: padded so that
+/// consecutive rows do not start in the same L1 sets (a stride of a multiple
+/// of 256 bytes would use only a quarter of them).
+int64_t padded_ld(int64_t batch);
+
+/// y[b * ldy + o] = bias[o] + sum_k values[k] * xt[col_k * ldx + b], for all
+/// rows o of `a` and b < batch; `bias` may be null. Runs on at::parallel_for.
+void spmm(const CsrView& a, const float* values, const float* xt, int64_t ldx, int64_t batch,
+          const float* bias, float* y, int64_t ldy);
+
+/// y[o] = bias[o] + sum_k values[k] * x[col_k] (the batch-1 case; a gather-dot
+/// per row). `bias` may be null. Runs on at::parallel_for.
+void spmv(const CsrView& a, const float* values, const float* x, const float* bias, float* y);
+
+/// out[k] = sum_b gt[row_k * ldg + b] * xt[col_k * ldx + b] for b < batch: the
+/// gradient of every stored value. Runs on at::parallel_for.
+void sddmm(const CsrView& a, const float* gt, int64_t ldg, const float* xt, int64_t ldx, int64_t batch,
+           float* out);
+
+/// dst[c * ldd + r] = src[r * cols + c]. Runs on at::parallel_for.
+void transpose(const float* src, int64_t rows, int64_t cols, float* dst, int64_t ldd);
+
+/// Whether the AVX2 + FMA code path is used (CPU support and not forced off).
+bool avx2_active();
+/// Forces the portable code path (true) or returns to the automatic choice.
+void force_portable(bool portable);
+
+}  // namespace frugal::kernels::detail

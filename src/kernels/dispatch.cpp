@@ -1,0 +1,175 @@
+#include <frugal/kernels/dispatch.h>
+#include <frugal/kernels/sparse_linear.h>
+
+#include "csr_kernels.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+#include <torch/utils.h>
+
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+namespace frugal::kernels {
+namespace {
+
+std::atomic<CrossoverSource> g_source{CrossoverSource::kTable};
+
+void check_shape(const LinearShape& s) {
+  TORCH_CHECK(s.out_features >= 0 && s.in_features >= 0 && s.batch >= 1 && s.threads >= 1,
+              "LinearShape: need out, in >= 0 and batch, threads >= 1; got out = ", s.out_features,
+              ", in = ", s.in_features, ", batch = ", s.batch, ", threads = ", s.threads);
+}
+
+/// Batch sizes share a measurement within a power of two.
+int64_t batch_bucket(int64_t batch) {
+  int64_t b = 1;
+  while (b < batch) b *= 2;
+  return b;
+}
+
+using OpenBlasSetThreads = void (*)(int);
+
+OpenBlasSetThreads openblas_setter() {
+  // Resolved at run time: LibTorch loads OpenBLAS, but frugal does not link
+  // it directly, and another BLAS may be in its place.
+  static const auto fn = reinterpret_cast<OpenBlasSetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  return fn;
+}
+
+/// Runs with `threads` threads and restores the previous count.
+class ThreadsGuard {
+ public:
+  explicit ThreadsGuard(int64_t threads) : prev_(at::get_num_threads()) {
+    if (threads != prev_) set_num_threads(threads);
+  }
+  ~ThreadsGuard() { set_num_threads(prev_); }
+
+ private:
+  int64_t prev_;
+};
+
+/// Median wall time of `fn` in microseconds, after one warm-up call.
+template <class Fn>
+double median_us(Fn&& fn) {
+  using Clock = std::chrono::steady_clock;
+  fn();
+  std::vector<double> t;
+  const auto start = Clock::now();
+  // At least 3 runs, and about 30 ms in all so that short calls are averaged.
+  while (t.size() < 3 || (t.size() < 50 && std::chrono::duration<double>(Clock::now() - start).count() < 0.03)) {
+    const auto t0 = Clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+  }
+  std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
+  return t[t.size() / 2];
+}
+
+// The table behind kTable. Measured with bench/kernels.sh on the reference
+// machine (2-core AMD EPYC, Zen 3, AVX2; LibTorch 1.13 on OpenBLAS 0.3.21):
+// for each layer (784x300, 300x100, 100x10, 4096x4096), batch and thread
+// count, the density at which the sparse forward time equals torch::linear's,
+// interpolated linearly between the measured densities (50, 20, 10, 5, 2,
+// 1%); a layer still faster sparse at 50% counts as 0.5. Each entry is the
+// smallest crossover over the layers (the conservative choice), for batch
+// buckets 1, 2-16, 17-64, >64.
+struct TableRow {
+  int64_t max_batch;
+  double one_thread;
+  double many_threads;
+};
+constexpr TableRow kTable[] = {
+    {1, 0.50, 0.40},
+    {16, 0.30, 0.25},
+    {64, 0.25, 0.20},
+    {INT64_MAX, 0.20, 0.15},
+};
+
+}  // namespace
+
+double table_crossover_density(const LinearShape& shape) {
+  check_shape(shape);
+  for (const auto& row : kTable)
+    if (shape.batch <= row.max_batch) return shape.threads > 1 ? row.many_threads : row.one_thread;
+  return 0.0;
+}
+
+double measure_crossover_density(const LinearShape& shape) {
+  check_shape(shape);
+  using Key = std::tuple<int64_t, int64_t, int64_t, int64_t>;
+  static std::mutex mutex;
+  static std::map<Key, double> cache;
+  const int64_t batch = batch_bucket(shape.batch);
+  const Key key{shape.out_features, shape.in_features, batch, shape.threads};
+  std::lock_guard<std::mutex> lock(mutex);
+  if (const auto it = cache.find(key); it != cache.end()) return it->second;
+
+  const int64_t out = shape.out_features, in = shape.in_features;
+  double crossover = 1.0;
+  if (out > 0 && in > 0) {
+    ThreadsGuard threads(shape.threads);
+    torch::NoGradGuard no_grad;
+    // A private generator: measuring must not shift the caller's random stream.
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(0x5eed);
+    const auto x = at::randn({batch, in}, gen);
+    const auto w = at::randn({out, in}, gen);
+    const auto b = at::randn({out}, gen);
+    const double t_dense = median_us([&] { at::linear(x, w, b); });
+    const double d1 = 0.05, d2 = 0.30;
+    double t[2];
+    for (int i = 0; i < 2; ++i) {
+      const auto mask = at::rand({out, in}, gen).lt(i == 0 ? d1 : d2);
+      const auto pattern = CsrPattern::from_mask(mask);
+      const auto values = csr_values(w, pattern);
+      t[i] = median_us([&] { sparse_linear(x, values, pattern, b); });
+    }
+    const double slope = (t[1] - t[0]) / (d2 - d1);
+    const double base = t[0] - slope * d1;
+    if (slope > 0)
+      crossover = std::clamp((t_dense - base) / slope, 0.0, 1.0);
+    else
+      crossover = t_dense > base ? 1.0 : 0.0;
+  }
+  cache.emplace(key, crossover);
+  return crossover;
+}
+
+void set_crossover_source(CrossoverSource source) { g_source.store(source); }
+CrossoverSource crossover_source() { return g_source.load(); }
+
+double crossover_density(const LinearShape& shape) {
+  return crossover_source() == CrossoverSource::kMeasure ? measure_crossover_density(shape)
+                                                         : table_crossover_density(shape);
+}
+
+bool use_sparse_kernel(const LinearShape& shape, double density, KernelChoice choice) {
+  TORCH_CHECK(density >= 0.0 && density <= 1.0, "use_sparse_kernel: density must be in [0, 1], got ", density);
+  switch (choice) {
+    case KernelChoice::kSparse: return true;
+    case KernelChoice::kDense: return false;
+    case KernelChoice::kAuto: break;
+  }
+  return density < crossover_density(shape);
+}
+
+void set_num_threads(int64_t threads) {
+  TORCH_CHECK(threads >= 1, "set_num_threads: need at least one thread, got ", threads);
+  at::set_num_threads(static_cast<int>(threads));
+  if (const auto fn = openblas_setter()) fn(static_cast<int>(threads));
+}
+
+bool avx2_kernels_active() { return detail::avx2_active(); }
+void set_portable_kernels(bool portable) { detail::force_portable(portable); }
+
+}  // namespace frugal::kernels
