@@ -40,7 +40,9 @@ MaskSet::MaskSet(torch::nn::Module& model, const MaskSelection& selection) {
     torch::nn::Module& module = *item.value();
     if (!is_maskable(module)) continue;
     const std::string& module_name = item.key();
-    torch::Tensor* weight = module.named_parameters(/*recurse=*/false).find("weight");
+    // Keep the dict alive: find() points into it.
+    const auto own = module.named_parameters(/*recurse=*/false);
+    const torch::Tensor* weight = own.find("weight");
     if (weight == nullptr) continue;
     std::string name = module_name.empty() ? "weight" : module_name + ".weight";
 

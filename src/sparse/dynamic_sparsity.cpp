@@ -1,0 +1,533 @@
+#include "frugal/sparse/dynamic_sparsity.h"
+
+#include <c10/util/string_utils.h>
+#include <torch/optim/adagrad.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/rmsprop.h>
+#include <torch/optim/sgd.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+namespace frugal::sparse {
+
+SparseMethod parse_sparse_method(const std::string& name) {
+  if (name == "static") return SparseMethod::kStatic;
+  if (name == "random" || name == "set") return SparseMethod::kRandom;
+  if (name == "gradient" || name == "rigl") return SparseMethod::kGradient;
+  if (name == "momentum" || name == "snfs") return SparseMethod::kMomentum;
+  if (name == "random_unfired") return SparseMethod::kRandomUnfired;
+  TORCH_CHECK(false, "unknown sparse training method '", name,
+              "' (expected static, random/set, gradient/rigl, momentum/snfs or random_unfired)");
+}
+
+std::string to_string(SparseMethod method) {
+  switch (method) {
+    case SparseMethod::kStatic: return "static";
+    case SparseMethod::kRandom: return "random";
+    case SparseMethod::kGradient: return "gradient";
+    case SparseMethod::kMomentum: return "momentum";
+    case SparseMethod::kRandomUnfired: return "random_unfired";
+  }
+  TORCH_CHECK(false, "invalid SparseMethod value ", static_cast<int>(method));
+}
+
+DropSchedule parse_drop_schedule(const std::string& name) {
+  if (name == "cosine") return DropSchedule::kCosine;
+  if (name == "linear") return DropSchedule::kLinear;
+  if (name == "constant") return DropSchedule::kConstant;
+  TORCH_CHECK(false, "unknown drop fraction schedule '", name,
+              "' (expected cosine, linear or constant)");
+}
+
+std::string to_string(DropSchedule schedule) {
+  switch (schedule) {
+    case DropSchedule::kCosine: return "cosine";
+    case DropSchedule::kLinear: return "linear";
+    case DropSchedule::kConstant: return "constant";
+  }
+  TORCH_CHECK(false, "invalid DropSchedule value ", static_cast<int>(schedule));
+}
+
+double drop_fraction_at(double alpha, DropSchedule schedule, double progress, double t_end) {
+  if (progress >= t_end) return 0.0;
+  const double t = std::max(progress, 0.0) / t_end;
+  switch (schedule) {
+    case DropSchedule::kCosine: return alpha / 2.0 * (1.0 + std::cos(M_PI * t));
+    case DropSchedule::kLinear: return alpha * (1.0 - t);
+    case DropSchedule::kConstant: return alpha;
+  }
+  TORCH_CHECK(false, "invalid DropSchedule value ", static_cast<int>(schedule));
+}
+
+std::vector<int64_t> redistribute_growth(int64_t budget, const std::vector<double>& shares,
+                                         const std::vector<int64_t>& capacity) {
+  const size_t n = shares.size();
+  TORCH_CHECK(capacity.size() == n, "got ", n, " shares but ", capacity.size(), " capacities");
+  TORCH_CHECK(budget >= 0, "growth budget must be >= 0, got ", budget);
+  int64_t room = 0;
+  for (size_t i = 0; i < n; ++i) {
+    TORCH_CHECK(shares[i] >= 0 && std::isfinite(shares[i]),
+                "growth shares must be finite and >= 0, got ", shares[i]);
+    TORCH_CHECK(capacity[i] >= 0, "layer capacity must be >= 0, got ", capacity[i]);
+    room += capacity[i];
+  }
+  TORCH_CHECK(room >= budget, "cannot grow ", budget, " weights into ", room, " free positions");
+
+  // Water-filling: split what is left over the layers not yet full; a layer
+  // that would overflow is filled, and the split is done again without it.
+  std::vector<double> amount(n, 0.0);
+  std::vector<bool> full(n, false);
+  for (size_t i = 0; i < n; ++i) full[i] = capacity[i] == 0;
+  for (;;) {
+    double left = static_cast<double>(budget);
+    double weight_sum = 0, capacity_sum = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (full[i]) {
+        left -= static_cast<double>(capacity[i]);
+      } else {
+        weight_sum += shares[i];
+        capacity_sum += static_cast<double>(capacity[i]);
+      }
+    }
+    if (capacity_sum == 0) break;
+    const bool by_capacity = weight_sum == 0;
+    bool overflow = false;
+    for (size_t i = 0; i < n; ++i) {
+      if (full[i]) continue;
+      const double w = by_capacity ? static_cast<double>(capacity[i]) / capacity_sum
+                                   : shares[i] / weight_sum;
+      amount[i] = std::max(0.0, left) * w;
+      if (amount[i] > static_cast<double>(capacity[i])) {
+        full[i] = true;
+        overflow = true;
+      }
+    }
+    if (!overflow) break;
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (full[i]) amount[i] = static_cast<double>(capacity[i]);
+
+  std::vector<int64_t> counts(n);
+  int64_t assigned = 0;
+  for (size_t i = 0; i < n; ++i) {
+    counts[i] = std::min(capacity[i], static_cast<int64_t>(std::floor(amount[i])));
+    assigned += counts[i];
+  }
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return amount[a] - std::floor(amount[a]) > amount[b] - std::floor(amount[b]);
+  });
+  int64_t missing = budget - assigned;
+  TORCH_CHECK(missing >= 0, "internal error: growth overshoots by ", -missing);
+  while (missing > 0) {
+    const int64_t before = missing;
+    for (size_t i : order) {
+      if (missing == 0) break;
+      if (counts[i] < capacity[i]) {
+        ++counts[i];
+        --missing;
+      }
+    }
+    TORCH_CHECK(missing < before, "internal error: no room left for ", missing, " weights");
+  }
+  return counts;
+}
+
+namespace {
+
+/// Zeroes `t` (any layout) at flat positions `positions`, or sets them to `value`.
+void fill_at(torch::Tensor& t, const torch::Tensor& positions, double value = 0.0) {
+  if (!t.defined() || positions.numel() == 0) return;
+  if (t.is_contiguous()) {
+    t.view(-1).index_fill_(0, positions, value);
+  } else {
+    auto flat = t.contiguous().view(-1);
+    flat.index_fill_(0, positions, value);
+    t.copy_(flat.view(t.sizes()));
+  }
+}
+
+double initial_accumulator(torch::optim::Optimizer& optimizer, const torch::Tensor& param) {
+  for (auto& group : optimizer.param_groups())
+    for (auto& p : group.params())
+      if (p.unsafeGetTensorImpl() == param.unsafeGetTensorImpl())
+        return static_cast<torch::optim::AdagradOptions&>(group.options())
+            .initial_accumulator_value();
+  return 0.0;
+}
+
+}  // namespace
+
+void reset_optimizer_state(torch::optim::Optimizer& optimizer, const torch::Tensor& param,
+                           const torch::Tensor& positions) {
+  auto it = optimizer.state().find(c10::guts::to_string(param.unsafeGetTensorImpl()));
+  if (it == optimizer.state().end() || positions.numel() == 0) return;
+  torch::NoGradGuard no_grad;
+  auto& state = *it->second;
+  if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(&state)) {
+    fill_at(s->momentum_buffer(), positions);
+  } else if (auto* s = dynamic_cast<torch::optim::AdamParamState*>(&state)) {
+    fill_at(s->exp_avg(), positions);
+    fill_at(s->exp_avg_sq(), positions);
+    fill_at(s->max_exp_avg_sq(), positions);
+  } else if (auto* s = dynamic_cast<torch::optim::AdamWParamState*>(&state)) {
+    fill_at(s->exp_avg(), positions);
+    fill_at(s->exp_avg_sq(), positions);
+    fill_at(s->max_exp_avg_sq(), positions);
+  } else if (auto* s = dynamic_cast<torch::optim::RMSpropParamState*>(&state)) {
+    fill_at(s->square_avg(), positions);
+    fill_at(s->momentum_buffer(), positions);
+    fill_at(s->grad_avg(), positions);
+  } else if (auto* s = dynamic_cast<torch::optim::AdagradParamState*>(&state)) {
+    fill_at(s->sum(), positions, initial_accumulator(optimizer, param));
+  } else {
+    TORCH_CHECK(false, "cannot reset the state of this optimizer for grown weights "
+                       "(supported: SGD, Adam, AdamW, RMSprop, Adagrad)");
+  }
+}
+
+void DynamicSparsityOptions::validate() const {
+  TORCH_CHECK(density_ > 0.0 && density_ <= 1.0, "sparse density must be in (0, 1], got ",
+              density_);
+  TORCH_CHECK(drop_fraction_ >= 0.0 && drop_fraction_ <= 1.0,
+              "sparse drop_fraction must be in [0, 1], got ", drop_fraction_);
+  TORCH_CHECK(update_interval_ >= 1, "sparse update_interval (delta_t) must be >= 1, got ",
+              update_interval_);
+  TORCH_CHECK(t_end_ > 0.0 && t_end_ <= 1.0, "sparse t_end must be in (0, 1], got ", t_end_);
+  TORCH_CHECK(momentum_ >= 0.0 && momentum_ < 1.0, "sparse momentum must be in [0, 1), got ",
+              momentum_);
+  // Round-trip the enums so a value cast from a bad integer is caught here.
+  (void)to_string(distribution_);
+  (void)to_string(method_);
+  (void)to_string(schedule_);
+}
+
+namespace {
+
+torch::Tensor flat(const torch::Tensor& t) {
+  TORCH_CHECK(t.is_contiguous(), "masked weights and masks must be contiguous");
+  return t.view(-1);
+}
+
+constexpr const char* kMaskKey = "mask/";
+constexpr const char* kUnionKey = "union/";
+constexpr const char* kMomentumKey = "momentum/";
+constexpr const char* kRngKey = "rng";
+constexpr const char* kUpdatesKey = "updates";
+
+}  // namespace
+
+DynamicSparsity::DynamicSparsity(DynamicSparsityOptions options) : options_(std::move(options)) {
+  options_.validate();
+}
+
+std::string DynamicSparsity::name() const { return "sparse"; }
+
+void DynamicSparsity::on_train_begin(train::TrainContext& context) {
+  TORCH_CHECK(context.model != nullptr, "sparse training needs the model in the TrainContext");
+  context_ = &context;
+  MaskSelection selection;
+  selection.include = options_.include();
+  selection.dense = options_.dense_layers();
+  masks_ = MaskSet(*context.model, selection);
+  for (const auto& p : masks_.params()) (void)flat(p.weight);
+
+  const auto counts = layer_active_counts(masks_, options_.density(), options_.distribution());
+  rng_ = Rng(options_.seed().value_or(context.seed));
+  init_random_masks(masks_, counts, rng_);
+  weights_pending_ = true;
+
+  frozen_.assign(masks_.size(), false);
+  union_.clear();
+  momentum_.clear();
+  dense_grad_.clear();
+  momentum_pending_ = false;
+  for (size_t i = 0; i < masks_.size(); ++i) {
+    const auto& p = masks_.params()[i];
+    frozen_[i] = counts[i] == p.numel();
+    union_.push_back(p.mask.clone());
+    if (options_.method() == SparseMethod::kMomentum)
+      momentum_.push_back(torch::zeros_like(p.weight, torch::MemoryFormat::Contiguous));
+  }
+  updates_ = 0;
+  last_update_ = MaskUpdateRecord();
+  if (!loaded_.empty()) apply_loaded();
+}
+
+bool DynamicSparsity::is_update_step(const train::StepInfo& info) const {
+  return options_.method() != SparseMethod::kStatic &&
+         (info.step + 1) % options_.update_interval() == 0 && info.progress < options_.t_end();
+}
+
+double DynamicSparsity::drop_fraction(const train::StepInfo& info) const {
+  if (options_.method() == SparseMethod::kStatic) return 0.0;
+  return drop_fraction_at(options_.drop_fraction(), options_.schedule(), info.progress,
+                          options_.t_end());
+}
+
+void DynamicSparsity::mask_weights_if_pending() {
+  if (!weights_pending_) return;
+  masks_.apply_to_weights();
+  weights_pending_ = false;
+}
+
+void DynamicSparsity::before_forward(bool training, const train::StepInfo& info) {
+  TORCH_CHECK(context_ != nullptr, "DynamicSparsity::before_forward called before on_train_begin");
+  mask_weights_if_pending();
+}
+
+void DynamicSparsity::before_step(const train::StepInfo& info) {
+  TORCH_CHECK(context_ != nullptr, "DynamicSparsity::before_step called before on_train_begin");
+  mask_weights_if_pending();
+  torch::NoGradGuard no_grad;
+  dense_grad_.clear();
+  momentum_pending_ = false;
+  const auto& params = masks_.params();
+  if (options_.method() == SparseMethod::kGradient && is_update_step(info)) {
+    for (const auto& p : params) {
+      const auto& g = p.weight.grad();
+      dense_grad_.push_back(g.defined() ? g.detach().clone(torch::MemoryFormat::Contiguous)
+                                        : torch::zeros_like(p.weight,
+                                                            torch::MemoryFormat::Contiguous));
+    }
+  }
+  if (options_.method() == SparseMethod::kMomentum && info.progress < options_.t_end()) {
+    const double beta = options_.momentum();
+    for (size_t i = 0; i < params.size(); ++i) {
+      momentum_[i].mul_(beta);
+      const auto& g = params[i].weight.grad();
+      if (g.defined()) momentum_[i].add_(g, 1.0 - beta);
+    }
+    momentum_pending_ = true;
+  }
+  masks_.apply_to_gradients();
+}
+
+std::vector<torch::Tensor> DynamicSparsity::statistics_to_average() const {
+  if (!dense_grad_.empty()) return dense_grad_;
+  if (momentum_pending_) return momentum_;
+  return {};
+}
+
+void DynamicSparsity::after_step(const train::StepInfo& info) {
+  TORCH_CHECK(context_ != nullptr, "DynamicSparsity::after_step called before on_train_begin");
+  masks_.apply_to_weights();
+  weights_pending_ = false;
+  if (is_update_step(info)) {
+    TORCH_CHECK(options_.method() != SparseMethod::kGradient || !dense_grad_.empty(),
+                "gradient growth at step ", info.step,
+                " needs the dense gradient: call before_step with the same StepInfo first");
+    update_masks(info);
+  }
+  dense_grad_.clear();
+  momentum_pending_ = false;
+}
+
+torch::Tensor DynamicSparsity::grow(size_t layer, int64_t count) {
+  auto& p = masks_.params()[layer];
+  auto mask = flat(p.mask);
+  auto by_score = [&](const torch::Tensor& statistic) {
+    // Active positions score -1, below every |statistic|, and count never
+    // exceeds the inactive positions: top-k lands on inactive positions only,
+    // even when fewer than k of them have a non-zero score.
+    auto score = statistic.reshape(-1).abs();
+    score.masked_fill_(mask, -1.0);
+    return std::get<1>(score.topk(count, 0, /*largest=*/true, /*sorted=*/false));
+  };
+  switch (options_.method()) {
+    case SparseMethod::kRandom: {
+      auto inactive = mask.logical_not().nonzero().view(-1).contiguous();
+      return choose(inactive, count, rng_).clone();
+    }
+    case SparseMethod::kGradient: return by_score(dense_grad_[layer]);
+    case SparseMethod::kMomentum: return by_score(momentum_[layer]);
+    case SparseMethod::kRandomUnfired: {
+      auto fired = flat(union_[layer]);
+      auto unfired = fired.logical_not().nonzero().view(-1).contiguous();
+      if (unfired.numel() >= count) return choose(unfired, count, rng_).clone();
+      // unfired is a subset of the inactive positions (the union holds the
+      // mask), so the rest comes from inactive positions that were active once.
+      auto refired = (fired & mask.logical_not()).nonzero().view(-1).contiguous();
+      return torch::cat({unfired, choose(refired, count - unfired.numel(), rng_)});
+    }
+    case SparseMethod::kStatic: break;
+  }
+  TORCH_CHECK(false, "method ", to_string(options_.method()), " does not grow weights");
+}
+
+void DynamicSparsity::update_masks(const train::StepInfo& info) {
+  const auto start = std::chrono::steady_clock::now();
+  torch::NoGradGuard no_grad;
+  auto& params = masks_.params();
+  const size_t n = params.size();
+  const double fraction = drop_fraction(info);
+
+  last_update_ = MaskUpdateRecord();
+  last_update_.step = info.step;
+  last_update_.drop_fraction = fraction;
+  const auto empty = torch::empty({0}, torch::kLong);
+  last_update_.dropped.assign(n, empty);
+  last_update_.grown.assign(n, empty);
+
+  std::vector<int64_t> drop(n, 0), grow_count(n, 0), capacity(n, 0);
+  std::vector<double> shares(n, 0.0);
+  for (size_t i = 0; i < n; ++i) {
+    if (frozen_[i]) continue;
+    auto& p = params[i];
+    const int64_t active = p.active();
+    drop[i] = std::llround(fraction * static_cast<double>(active));
+    capacity[i] = p.numel() - active + drop[i];
+    if (options_.method() == SparseMethod::kMomentum && active > 0)
+      shares[i] = momentum_[i].abs().masked_select(p.mask).mean().item<double>();
+  }
+
+  // Drop: the `drop` active weights of smallest magnitude. Inactive positions
+  // score +inf, so they are never picked while drop <= active.
+  for (size_t i = 0; i < n; ++i) {
+    if (drop[i] == 0) continue;
+    auto& p = params[i];
+    auto mask = flat(p.mask);
+    auto score = flat(p.weight).abs();
+    score.masked_fill_(mask.logical_not(), std::numeric_limits<double>::infinity());
+    auto positions = std::get<1>(score.topk(drop[i], 0, /*largest=*/false, /*sorted=*/false));
+    mask.index_fill_(0, positions, false);
+    flat(p.weight).index_fill_(0, positions, 0.0);
+    last_update_.dropped[i] = positions;
+  }
+
+  int64_t budget = 0;
+  for (size_t i = 0; i < n; ++i) budget += drop[i];
+  if (options_.method() == SparseMethod::kMomentum) {
+    std::vector<double> live_shares(n, 0.0);
+    std::vector<int64_t> live_capacity(n, 0);
+    for (size_t i = 0; i < n; ++i)
+      if (!frozen_[i]) {
+        // A non-finite share (diverged training) would poison the split;
+        // such a layer is treated as having no claim.
+        live_shares[i] = std::isfinite(shares[i]) ? shares[i] : 0.0;
+        live_capacity[i] = capacity[i];
+      }
+    grow_count = redistribute_growth(budget, live_shares, live_capacity);
+  } else {
+    grow_count = drop;
+  }
+
+  for (size_t i = 0; i < n; ++i) {
+    if (grow_count[i] == 0) continue;
+    auto& p = params[i];
+    auto positions = grow(i, grow_count[i]);
+    flat(p.mask).index_fill_(0, positions, true);
+    flat(p.weight).index_fill_(0, positions, 0.0);
+    if (context_->optimizer != nullptr)
+      reset_optimizer_state(*context_->optimizer, p.weight, positions);
+    last_update_.grown[i] = positions;
+  }
+  for (size_t i = 0; i < n; ++i) union_[i].logical_or_(params[i].mask);
+  ++updates_;
+  last_update_.update_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+
+  if (context_->log_event) {
+    nlohmann::json per_layer = nlohmann::json::object();
+    const auto rates = itop_rate_per_layer();
+    for (size_t i = 0; i < n; ++i) per_layer[params[i].name] = rates[i];
+    context_->log_event({{"event", "mask_update"},
+                         {"step", info.step},
+                         {"epoch", info.epoch},
+                         {"drop_fraction", fraction},
+                         {"itop_rate", itop_rate()},
+                         {"itop_rate_per_layer", per_layer},
+                         {"density", masks_.density()},
+                         {"update_ms", last_update_.update_ms}});
+  }
+}
+
+double DynamicSparsity::itop_rate() const {
+  int64_t fired = 0;
+  for (const auto& u : union_) fired += u.sum().item<int64_t>();
+  const int64_t total = masks_.total();
+  return total == 0 ? 0.0 : static_cast<double>(fired) / static_cast<double>(total);
+}
+
+std::vector<double> DynamicSparsity::itop_rate_per_layer() const {
+  std::vector<double> rates;
+  rates.reserve(union_.size());
+  for (const auto& u : union_)
+    rates.push_back(static_cast<double>(u.sum().item<int64_t>()) / static_cast<double>(u.numel()));
+  return rates;
+}
+
+void DynamicSparsity::on_epoch_end(int64_t epoch, nlohmann::json& record) {
+  record["density"] = masks_.density();
+  record["itop_rate"] = itop_rate();
+}
+
+void DynamicSparsity::on_train_end(nlohmann::json& summary) {
+  nlohmann::json per_layer = nlohmann::json::object();
+  const auto rates = itop_rate_per_layer();
+  for (size_t i = 0; i < masks_.size(); ++i) per_layer[masks_.params()[i].name] = rates[i];
+  summary["density"] = masks_.density();
+  summary["itop_rate"] = itop_rate();
+  summary["itop_rate_per_layer"] = per_layer;
+  summary["mask_updates"] = updates_;
+  summary["active_weights"] = masks_.active();
+  summary["masked_weights"] = masks_.total();
+}
+
+void DynamicSparsity::save(torch::serialize::OutputArchive& archive) const {
+  TORCH_CHECK(context_ != nullptr, "DynamicSparsity::save called before on_train_begin");
+  masks_.save(archive, kMaskKey);
+  for (size_t i = 0; i < masks_.size(); ++i) {
+    const auto& name = masks_.params()[i].name;
+    archive.write(kUnionKey + name, union_[i], /*is_buffer=*/true);
+    if (!momentum_.empty()) archive.write(kMomentumKey + name, momentum_[i], /*is_buffer=*/true);
+  }
+  archive.write(kRngKey, rng_.state(), /*is_buffer=*/true);
+  archive.write(kUpdatesKey, torch::tensor(updates_, torch::kLong), /*is_buffer=*/true);
+}
+
+void DynamicSparsity::load(torch::serialize::InputArchive& archive) {
+  // Read everything first: before on_train_begin the layer names are unknown.
+  loaded_.clear();
+  for (const auto& key : archive.keys()) {
+    const bool ours = key.rfind(kMaskKey, 0) == 0 || key.rfind(kUnionKey, 0) == 0 ||
+                      key.rfind(kMomentumKey, 0) == 0 || key == kRngKey || key == kUpdatesKey;
+    if (!ours) continue;
+    torch::Tensor t;
+    if (archive.try_read(key, t, /*is_buffer=*/true)) loaded_[key] = t;
+  }
+  TORCH_CHECK(loaded_.count(kRngKey) != 0, "checkpoint holds no sparse training state");
+  if (context_ != nullptr) apply_loaded();
+}
+
+void DynamicSparsity::apply_loaded() {
+  torch::NoGradGuard no_grad;
+  auto take = [&](const std::string& key, const torch::Tensor& like) {
+    auto it = loaded_.find(key);
+    TORCH_CHECK(it != loaded_.end(), "sparse checkpoint has no '", key, "'");
+    TORCH_CHECK(it->second.sizes() == like.sizes(), "sparse checkpoint '", key, "' has shape ",
+                it->second.sizes(), ", the model has ", like.sizes());
+    return it->second;
+  };
+  for (size_t i = 0; i < masks_.size(); ++i) {
+    auto& p = masks_.params()[i];
+    p.mask.copy_(take(kMaskKey + p.name, p.mask).to(torch::kBool));
+    union_[i].copy_(take(kUnionKey + p.name, p.mask).to(torch::kBool));
+    union_[i].logical_or_(p.mask);
+    if (!momentum_.empty()) momentum_[i].copy_(take(kMomentumKey + p.name, p.weight));
+  }
+  rng_.set_state(loaded_.at(kRngKey));
+  auto updates = loaded_.find(kUpdatesKey);
+  updates_ = updates == loaded_.end() ? 0 : updates->second.item<int64_t>();
+  weights_pending_ = true;
+  loaded_.clear();
+}
+
+}  // namespace frugal::sparse
