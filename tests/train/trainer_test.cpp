@@ -1,0 +1,259 @@
+#include "frugal/data/infobatch.h"
+#include "frugal/train/models.h"
+#include "frugal/train/optim.h"
+#include "frugal/train/trainer.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace frugal;
+
+/// Two Gaussian blobs in 8-D, 3 classes.
+data::TensorDataset blobs(int64_t n, uint64_t seed) {
+  torch::manual_seed(seed);
+  auto targets = torch::randint(0, 3, {n}, torch::kLong);
+  auto inputs = torch::randn({n, 8}) + targets.to(torch::kFloat).unsqueeze(1) * 1.5;
+  return {inputs, targets, 3};
+}
+
+std::string temp_dir(const std::string& name) {
+  auto dir = fs::temp_directory_path() / ("frugal_trainer_" + name + "_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  return dir.string();
+}
+
+struct Setup {
+  std::shared_ptr<train::Classifier> model;
+  std::shared_ptr<torch::optim::Optimizer> optimizer;
+  std::unique_ptr<train::Trainer> trainer;
+};
+
+Setup make(const std::string& run_dir, int64_t epochs, double lr = 0.05) {
+  torch::manual_seed(1);
+  Setup s;
+  s.model = std::make_shared<train::MlpImpl>(8, std::vector<int64_t>{16}, 3);
+  train::OptimizerSpec spec;
+  spec.lr = lr;
+  s.optimizer = train::build_optimizer(spec, {torch::optim::OptimizerParamGroup(s.model->parameters())});
+  train::TrainerOptions options;
+  options.epochs = epochs;
+  options.batch_size = 16;
+  options.run_dir = run_dir;
+  options.progress = false;
+  options.threads = 1;
+  s.trainer = std::make_unique<train::Trainer>(torch::nn::AnyModule(s.model), s.optimizer, options);
+  return s;
+}
+
+data::InfoBatchSampler infobatch(int64_t n, int64_t epochs) {
+  return data::InfoBatchSampler(n, data::InfoBatchOptions().epochs(epochs).seed(5));
+}
+
+/// Simulates a crash: throws when epoch `at` begins.
+struct CrashAt : train::TrainHook {
+  explicit CrashAt(int64_t at) : at_(at) {}
+  std::string name() const override { return "crash"; }
+  void on_epoch_begin(int64_t epoch) override {
+    if (epoch == at_) throw std::runtime_error("simulated crash");
+  }
+  int64_t at_;
+};
+
+TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
+  auto train_set = blobs(200, 1), test_set = blobs(50, 2);
+  const std::string a_dir = temp_dir("a"), b_dir = temp_dir("b");
+
+  auto a = make(a_dir, 4);
+  auto a_sampler = infobatch(200, 4);
+  auto a_summary = a.trainer->fit(train_set, test_set, a_sampler);
+
+  {
+    auto b = make(b_dir, 4);
+    b.trainer->add_hook(std::make_shared<CrashAt>(2));
+    auto b_sampler = infobatch(200, 4);
+    EXPECT_THROW(b.trainer->fit(train_set, test_set, b_sampler), std::runtime_error);
+  }
+  auto c = make(b_dir, 4);
+  c.trainer->add_hook(std::make_shared<CrashAt>(-1));  // same hooks, no crash
+  c.trainer->resume_from(b_dir + "/checkpoint.pt");
+  auto c_sampler = infobatch(200, 4);
+  auto summary = c.trainer->fit(train_set, test_set, c_sampler);
+
+  auto pa = a.model->parameters(), pc = c.model->parameters();
+  ASSERT_EQ(pa.size(), pc.size());
+  for (size_t i = 0; i < pa.size(); ++i) EXPECT_TRUE(torch::equal(pa[i], pc[i])) << "parameter " << i;
+  EXPECT_EQ(summary["samples_forwarded"], a_summary["samples_forwarded"]);
+  EXPECT_EQ(summary["test_acc"], a_summary["test_acc"]);
+
+  // metrics.jsonl holds each epoch once.
+  std::ifstream metrics(b_dir + "/metrics.jsonl");
+  std::string line;
+  int64_t lines = 0;
+  while (std::getline(metrics, line)) ++lines;
+  EXPECT_EQ(lines, 4);
+  fs::remove_all(a_dir);
+  fs::remove_all(b_dir);
+}
+
+TEST(Trainer, NanLossStopsWithClearErrorAndKeepsLastGoodCheckpoint) {
+  auto train_set = blobs(200, 1);
+  const std::string dir = temp_dir("nan");
+  auto s = make(dir, 3);
+  struct PoisonAt : train::TrainHook {
+    std::string name() const override { return "poison"; }
+    torch::Tensor regularizer(const train::StepInfo& info) override {
+      return info.epoch == 1 ? torch::tensor(NAN) : torch::Tensor();
+    }
+  };
+  s.trainer->add_hook(std::make_shared<PoisonAt>());
+  data::ShuffleSampler sampler(200, 0);
+  try {
+    s.trainer->fit(train_set, {}, sampler);
+    FAIL() << "a NaN loss must stop training";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("training loss became nan at epoch 1"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_TRUE(fs::exists(dir + "/checkpoint.pt"));
+  EXPECT_FALSE(fs::exists(dir + "/checkpoint.pt.tmp"));
+  EXPECT_FALSE(fs::exists(dir + "/model.pt")) << "no final model from a failed run";
+  torch::serialize::InputArchive archive;
+  archive.load_from(dir + "/checkpoint.pt");
+  torch::Tensor progress;
+  archive.read("progress", progress);
+  EXPECT_EQ(progress[0].item<int64_t>(), 1) << "the checkpoint is the one after epoch 0";
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, InfoBatchRunForwardsOnlyKeptSamplesAndLearns) {
+  auto train_set = blobs(400, 1), test_set = blobs(200, 2);
+  auto full = make("", 8);
+  data::ShuffleSampler full_sampler(400, 0);
+  auto full_summary = full.trainer->fit(train_set, test_set, full_sampler);
+  auto pruned = make("", 8);
+  auto sampler = infobatch(400, 8);
+  auto summary = pruned.trainer->fit(train_set, test_set, sampler);
+  EXPECT_EQ(full_summary["samples_forwarded"].get<int64_t>(), 8 * 400);
+  EXPECT_LT(summary["samples_forwarded"].get<int64_t>(), 8 * 400);
+  EXPECT_GT(summary["saved_share"].get<double>(), 0.1);
+  EXPECT_GT(summary["test_acc"].get<double>(), 0.8);
+  EXPECT_NEAR(summary["test_acc"].get<double>(), full_summary["test_acc"].get<double>(), 0.05);
+}
+
+TEST(Trainer, WeightedLossIsMeanOfWeightTimesSampleLoss) {
+  // With every weight 2 the gradient is exactly twice the unweighted one.
+  struct Weights : data::ShuffleSampler {
+    using ShuffleSampler::ShuffleSampler;
+    double w = 1.0;
+    torch::Tensor weights_of(const torch::Tensor& idx) const override {
+      return torch::full({idx.size(0)}, w, torch::kFloat);
+    }
+  };
+  auto train_set = blobs(16, 1);
+  std::vector<torch::Tensor> grads;
+  for (double w : {1.0, 2.0}) {
+    auto s = make("", 1);
+    struct Capture : train::TrainHook {
+      std::vector<torch::Tensor>* out;
+      torch::nn::Module* model = nullptr;
+      std::string name() const override { return "capture"; }
+      void on_train_begin(train::TrainContext& c) override { model = c.model; }
+      void before_step(const train::StepInfo&) override {
+        out->push_back(model->parameters()[0].grad().clone());
+      }
+    };
+    auto hook = std::make_shared<Capture>();
+    hook->out = &grads;
+    s.trainer->add_hook(hook);
+    Weights sampler(16, 0);
+    sampler.w = w;
+    s.trainer->fit(train_set, {}, sampler);
+  }
+  ASSERT_EQ(grads.size(), 2u);
+  EXPECT_TRUE(torch::allclose(grads[1], 2 * grads[0], 1e-5, 1e-6));
+}
+
+TEST(Schedule, CosineStepOneCycleAndWarmupFollowTheirFormulas) {
+  train::ScheduleSpec cosine;
+  EXPECT_DOUBLE_EQ(train::lr_factor(cosine, 0.0, 10), 1.0);
+  EXPECT_NEAR(train::lr_factor(cosine, 0.5, 10), 0.5, 1e-12);
+  EXPECT_NEAR(train::lr_factor(cosine, 1.0, 10), 0.0, 1e-12);
+  cosine.warmup = 0.2;
+  EXPECT_NEAR(train::lr_factor(cosine, 0.1, 10), 0.5, 1e-12);
+  EXPECT_NEAR(train::lr_factor(cosine, 0.2, 10), 1.0, 1e-12);
+  EXPECT_NEAR(train::lr_factor(cosine, 0.6, 10), 0.5, 1e-12);
+
+  train::ScheduleSpec step;
+  step.name = "step";
+  step.milestones = {3, 6};
+  EXPECT_DOUBLE_EQ(train::lr_factor(step, 0.29, 10), 1.0);
+  EXPECT_NEAR(train::lr_factor(step, 0.3, 10), 0.1, 1e-12);
+  EXPECT_NEAR(train::lr_factor(step, 0.65, 10), 0.01, 1e-12);
+
+  train::ScheduleSpec one;
+  one.name = "onecycle";
+  EXPECT_NEAR(train::lr_factor(one, 0.0, 10), 1.0 / 25, 1e-12);
+  EXPECT_NEAR(train::lr_factor(one, 0.3, 10), 1.0, 1e-12);
+  EXPECT_NEAR(train::lr_factor(one, 1.0, 10), 1.0 / 25 / 1e4, 1e-12);
+
+  train::ScheduleSpec bad;
+  bad.name = "exponential";
+  EXPECT_THROW(bad.validate(), c10::Error);
+}
+
+TEST(Schedule, LastStepRateIsRightWhenInfoBatchShortensEpochs) {
+  // A step-count schedule fixed at the start would end early or late when the
+  // number of batches changes; a progress-keyed one reaches its end exactly.
+  auto train_set = blobs(300, 1);
+  auto s = make("", 6);
+  struct LastLr : train::TrainHook {
+    torch::optim::Optimizer* opt = nullptr;
+    double last = -1;
+    double progress = 0;
+    std::string name() const override { return "lastlr"; }
+    void on_train_begin(train::TrainContext& c) override { opt = c.optimizer; }
+    void after_step(const train::StepInfo& info) override {
+      last = opt->param_groups()[0].options().get_lr();
+      progress = info.progress;
+    }
+  };
+  auto hook = std::make_shared<LastLr>();
+  s.trainer->add_hook(hook);
+  auto sampler = infobatch(300, 6);
+  auto summary = s.trainer->fit(train_set, {}, sampler);
+  const int64_t last_epoch_batches = (300 + 15) / 16;  // the annealed epoch trains on everything
+  EXPECT_NEAR(hook->progress, (5.0 + (last_epoch_batches - 1.0) / last_epoch_batches) / 6.0, 1e-9);
+  train::ScheduleSpec cosine;
+  EXPECT_NEAR(hook->last, 0.05 * train::lr_factor(cosine, hook->progress, 6), 1e-12);
+  EXPECT_LT(hook->last, 0.001);
+}
+
+TEST(Models, BuiltInModelsTakeTheirInputsAndSwapHeads) {
+  train::ModelSpec spec;
+  spec.input_shape = {1, 28, 28};
+  for (const auto& name : train::model_names()) {
+    if (name == "resnet20") spec.input_shape = {3, 32, 32};
+    spec.name = name;
+    auto model = train::build_model(spec);
+    auto x = torch::randn({2, spec.input_shape[0], spec.input_shape[1], spec.input_shape[2]});
+    EXPECT_EQ(model->forward(x).sizes(), (std::vector<int64_t>{2, 10})) << name;
+    model->replace_head(5);
+    EXPECT_EQ(model->forward(x).sizes(), (std::vector<int64_t>{2, 5})) << name;
+  }
+  spec.name = "mlp";
+  spec.input_shape = {1, 28, 28};
+  auto lenet = train::build_model(spec);
+  int64_t params = 0;
+  for (auto& p : lenet->parameters()) params += p.numel();
+  EXPECT_EQ(params, 784 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10) << "LeNet-300-100";
+  spec.name = "vgg";
+  EXPECT_THROW(train::build_model(spec), c10::Error);
+}
+
+}  // namespace
