@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# InfoBatch vs full data on Fashion-MNIST: LeNet-300-100 (15 epochs) and the
+# small CNN (8 epochs), 3 seeds each, same optimizer and cosine schedule.
+# Runs alternate (full, infobatch) per seed so machine noise hits both alike.
+# Writes bench/results/infobatch.json and prints a Markdown table.
+# Usage: bash bench/infobatch.sh [seeds (default "0 1 2")]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seeds=${1:-"0 1 2"}
+bash scripts/build.sh > /dev/null
+out=bench/results
+runs=runs/bench-infobatch
+mkdir -p "$out" "$runs"
+for model in mlp cnn; do
+  epochs=15; [ "$model" = cnn ] && epochs=8
+  for seed in $seeds; do
+    for method in full infobatch; do
+      ./build/frugal train "recipes/fmnist-$method.toml" --set \
+        run.name="$model-$method-$seed" run.out_dir="\"$runs\"" run.seed=$seed run.progress=false \
+        model.name="\"$model\"" train.epochs=$epochs train.checkpoint=false > /dev/null
+    done
+  done
+done
+python3 - "$runs" "$out/infobatch.json" <<'PY'
+import json, sys, os, statistics as st
+runs_dir, out = sys.argv[1], sys.argv[2]
+rows = []
+for name in sorted(os.listdir(runs_dir)):
+    with open(os.path.join(runs_dir, name, "summary.json")) as f:
+        s = json.load(f)
+    model, method, seed = name.rsplit("-", 2)
+    book = 0.0; train = 0.0
+    with open(os.path.join(runs_dir, name, "metrics.jsonl")) as f:
+        for line in f:
+            r = json.loads(line)
+            if "event" in r: continue
+            book += r["bookkeeping_s"]; train += r["train_s"]
+    rows.append(dict(method=method, model=model, seed=int(seed), epochs=s["epochs"],
+                     test_acc=s["test_acc"], wall_s=s["wall_s"],
+                     samples_forwarded=s["samples_forwarded"],
+                     bookkeeping_share=book / train))
+with open(out, "w") as f:
+    json.dump(rows, f, indent=1)
+print("| model | method | seeds | test acc % (mean ± sd) | wall s (mean) | samples forwarded | fewer samples | wall time saved | bookkeeping share |")
+print("|---|---|---|---|---|---|---|---|---|")
+for model in ("mlp", "cnn"):
+    full = [r for r in rows if r["model"] == model and r["method"] == "full"]
+    for method in ("full", "infobatch"):
+        rs = [r for r in rows if r["model"] == model and r["method"] == method]
+        if not rs: continue
+        acc = [100 * r["test_acc"] for r in rs]
+        wall = st.mean(r["wall_s"] for r in rs)
+        fwd = st.mean(r["samples_forwarded"] for r in rs)
+        full_wall = st.mean(r["wall_s"] for r in full)
+        full_fwd = st.mean(r["samples_forwarded"] for r in full)
+        sd = st.stdev(acc) if len(acc) > 1 else 0.0
+        print(f"| {model} | {method} | {len(rs)} | {st.mean(acc):.2f} ± {sd:.2f} | {wall:.1f} | {fwd:.0f} "
+              f"| {100 * (1 - fwd / full_fwd):.1f}% | {100 * (1 - wall / full_wall):.1f}% "
+              f"| {100 * st.mean(r['bookkeeping_share'] for r in rs):.3f}% |")
+PY

@@ -1,0 +1,105 @@
+#include "frugal/recipe/recipe.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace {
+
+using frugal::recipe::parse_recipe;
+using frugal::recipe::Recipe;
+
+std::string error_of(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  try {
+    parse_recipe(text, "test.toml", overrides);
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  return "";
+}
+
+TEST(Recipe, EmptyRecipeGivesTheDocumentedDefaults) {
+  Recipe r = parse_recipe("", "empty");
+  EXPECT_EQ(r.data.name, "fashion-mnist");
+  EXPECT_EQ(r.model.name, "mlp");
+  EXPECT_EQ(r.model.hidden, (std::vector<int64_t>{300, 100}));
+  EXPECT_EQ(r.train.epochs, 15);
+  EXPECT_FALSE(r.infobatch.enabled);
+  EXPECT_DOUBLE_EQ(r.infobatch.prune_ratio, 0.5);
+  EXPECT_DOUBLE_EQ(r.infobatch.delta, 0.875);
+  EXPECT_EQ(r.schedule.name, "cosine");
+}
+
+TEST(Recipe, ValuesAreReadWithTheirTypes) {
+  Recipe r = parse_recipe(R"(
+[train]
+epochs = 3
+[optimizer]
+lr = 1          # an integer is a fine number
+nesterov = true
+[schedule]
+milestones = [2, 4.5]
+[infobatch]
+enabled = true
+prune_ratio = 0.3
+)", "t");
+  EXPECT_EQ(r.train.epochs, 3);
+  EXPECT_DOUBLE_EQ(r.optimizer.lr, 1.0);
+  EXPECT_TRUE(r.optimizer.nesterov);
+  EXPECT_EQ(r.schedule.milestones, (std::vector<double>{2, 4.5}));
+  EXPECT_TRUE(r.infobatch.enabled);
+  EXPECT_DOUBLE_EQ(r.infobatch_options().prune_ratio(), 0.3);
+  EXPECT_EQ(r.infobatch_options().epochs(), 3);
+}
+
+TEST(Recipe, UnknownKeyIsAnErrorListingTheSectionsValidKeys) {
+  auto msg = error_of("[train]\nepoch = 3\n");
+  EXPECT_NE(msg.find("[train] has no key 'epoch'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("valid keys: epochs, batch_size"), std::string::npos) << msg;
+}
+
+TEST(Recipe, UnknownSectionWrongTypeAndSyntaxErrorsNameTheProblem) {
+  EXPECT_NE(error_of("[trian]\n").find("unknown section [trian]"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nepochs = \"ten\"\n").find("[train] epochs must be an integer"),
+            std::string::npos);
+  EXPECT_NE(error_of("[train\n").find("test.toml"), std::string::npos);
+  EXPECT_NE(error_of("[model]\nhidden = [1, \"a\"]\n").find("an array of integers"),
+            std::string::npos);
+}
+
+TEST(Recipe, OutOfRangeValuesAreErrors) {
+  EXPECT_NE(error_of("[infobatch]\nprune_ratio = 0.95\n").find("prune_ratio must lie in [0, 0.9]"),
+            std::string::npos);
+  EXPECT_NE(error_of("[infobatch]\ndelta = -1\n").find("delta"), std::string::npos);
+  EXPECT_NE(error_of("[train]\nepochs = 0\n").find("epochs must be >= 1"), std::string::npos);
+  EXPECT_NE(error_of("[optimizer]\nname = \"lamb\"\n").find("unknown name 'lamb'"),
+            std::string::npos);
+  EXPECT_NE(error_of("[data]\nname = \"imagenet\"\n").find("'imagenet' is unknown"),
+            std::string::npos);
+  EXPECT_NE(error_of("[data]\nname = \"csv\"\n").find("path is needed"), std::string::npos);
+}
+
+TEST(Recipe, OverridesApplyOnTopAndParseAsToml) {
+  Recipe r = parse_recipe("[train]\nepochs = 3\n", "t",
+                          {"train.epochs=7", "run.name=my-run", "model.hidden=[10, 20]",
+                           "infobatch.enabled=true", "optimizer.lr=0.5"});
+  EXPECT_EQ(r.train.epochs, 7);
+  EXPECT_EQ(r.run.name, "my-run");
+  EXPECT_EQ(r.model.hidden, (std::vector<int64_t>{10, 20}));
+  EXPECT_TRUE(r.infobatch.enabled);
+  EXPECT_DOUBLE_EQ(r.optimizer.lr, 0.5);
+  EXPECT_NE(error_of("", {"train.epoch=3"}).find("has no key 'epoch'"), std::string::npos);
+  EXPECT_NE(error_of("", {"epochs=3"}).find("section.key=value"), std::string::npos);
+}
+
+TEST(Recipe, ResolvedRecipeParsesBackToTheSameRecipe) {
+  Recipe r = parse_recipe("[train]\nepochs = 4\n[infobatch]\nenabled = true\n", "t",
+                          {"optimizer.lr=0.2"});
+  Recipe again = parse_recipe(r.to_toml(), "resolved");
+  EXPECT_EQ(again.to_toml(), r.to_toml());
+  EXPECT_EQ(again.train.epochs, 4);
+  EXPECT_DOUBLE_EQ(again.optimizer.lr, 0.2);
+  EXPECT_NE(r.to_toml().find("prune_ratio = 0.5"), std::string::npos) << "defaults are written out";
+}
+
+}  // namespace

@@ -1,0 +1,119 @@
+// End-to-end: the frugal program on tiny data it is given here.
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status;
+  std::string output;
+};
+
+Result run(const std::string& args) {
+  const std::string command = std::string(FRUGAL_BINARY) + " " + args + " 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  std::string output;
+  std::array<char, 512> buf{};
+  while (fgets(buf.data(), buf.size(), pipe)) output += buf.data();
+  const int status = pclose(pipe);
+  return {WEXITSTATUS(status), output};
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("frugal_cli_" + std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    write_csv(dir_ / "train.csv", 300, 1);
+    write_csv(dir_ / "test.csv", 100, 2);
+    std::ofstream(dir_ / "recipe.toml") << "[run]\nname = \"tiny\"\nout_dir = \"" << (dir_ / "runs").string()
+                                        << "\"\nprogress = false\nthreads = 1\n"
+                                        << "[data]\nname = \"csv\"\npath = \"" << (dir_ / "train.csv").string()
+                                        << "\"\ntest_path = \"" << (dir_ / "test.csv").string()
+                                        << "\"\nlabel_column = \"label\"\n"
+                                        << "[model]\nhidden = [16]\n[train]\nepochs = 3\nbatch_size = 32\n";
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  static void write_csv(const fs::path& path, int rows, unsigned seed) {
+    std::mt19937 rng(seed);
+    std::normal_distribution<float> noise(0, 1);
+    std::ofstream out(path);
+    out << "a,b,c,label\n";
+    for (int i = 0; i < rows; ++i) {
+      const int label = i % 3;
+      out << noise(rng) + 2 * label << "," << noise(rng) - label << "," << noise(rng) << "," << label << "\n";
+    }
+  }
+  std::string recipe() const { return (dir_ / "recipe.toml").string(); }
+  fs::path run_dir(const std::string& name = "tiny") const { return dir_ / "runs" / name; }
+
+  fs::path dir_;
+};
+
+TEST_F(Cli, TrainWritesAFullRunDirectoryAndReportComparesRuns) {
+  auto full = run("train " + recipe());
+  ASSERT_EQ(full.status, 0) << full.output;
+  for (const char* file : {"config.toml", "metrics.jsonl", "checkpoint.pt", "model.pt", "summary.json"})
+    EXPECT_TRUE(fs::exists(run_dir() / file)) << file;
+  auto pruned = run("train " + recipe() + " --set run.name=pruned infobatch.enabled=true");
+  ASSERT_EQ(pruned.status, 0) << pruned.output;
+  EXPECT_NE(pruned.output.find("enabled = true"), std::string::npos) << "resolved recipe printed";
+
+  auto report = run("report " + run_dir().string() + " " + run_dir("pruned").string() + " --out " +
+                    (dir_ / "report").string());
+  ASSERT_EQ(report.status, 0) << report.output;
+  EXPECT_NE(report.output.find("| tiny |"), std::string::npos) << report.output;
+  EXPECT_NE(report.output.find("| pruned |"), std::string::npos) << report.output;
+  for (const char* png : {"test_accuracy.png", "test_loss.png", "kept_samples.png", "wall_time.png"})
+    EXPECT_GT(fs::file_size(dir_ / "report" / png), 1000u) << png;
+}
+
+TEST_F(Cli, ResumeContinuesFromTheCheckpoint) {
+  ASSERT_EQ(run("train " + recipe() + " --set train.epochs=2").status, 0);
+  // Pretend the run was meant to last 3 epochs and died after 2.
+  auto resumed = run("train --resume " + run_dir().string() + " --set train.epochs=3");
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  std::ifstream metrics(run_dir() / "metrics.jsonl");
+  int lines = 0;
+  for (std::string line; std::getline(metrics, line);) ++lines;
+  EXPECT_EQ(lines, 3);
+}
+
+TEST_F(Cli, BadRecipeGivesOneLineAndNonZeroExit) {
+  auto r = run("train " + recipe() + " --set train.epoch=3");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("frugal: error: recipe: [train] has no key 'epoch'"), std::string::npos)
+      << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_FALSE(fs::exists(run_dir()));
+}
+
+TEST_F(Cli, CorruptDataFileFailsClearlyWithoutCheckpoint) {
+  std::ofstream(dir_ / "train.csv", std::ios::app) << "1.0,oops,3,1\n";
+  auto r = run("train " + recipe());
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("train.csv"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(run_dir() / "checkpoint.pt"));
+  EXPECT_FALSE(fs::exists(run_dir() / "model.pt"));
+}
+
+TEST_F(Cli, DivergingLossFailsClearly) {
+  auto r = run("train " + recipe() + " --set optimizer.lr=1e30");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("training loss became"), std::string::npos) << r.output;
+  EXPECT_FALSE(fs::exists(run_dir() / "model.pt"));
+}
+
+}  // namespace
