@@ -7,7 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${1:-"0 1 2"}
-bash scripts/build.sh > /dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
+cmake --build build --target frugal_cli -j "$(nproc)" > /dev/null
 out=bench/results
 runs=runs/bench-infobatch
 mkdir -p "$out" "$runs"
