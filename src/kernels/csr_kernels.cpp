@@ -19,9 +19,10 @@ namespace {
 
 /// Batch columns per tile: 8 AVX registers of accumulators.
 constexpr int64_t kTile = 64;
-/// Upper bound of rows per block; a block's accumulators (kMaxRowBlock x kTile
-/// floats = 16 KiB) stay in L1 next to the x^T panel.
-constexpr int64_t kMaxRowBlock = 64;
+/// Upper bound of rows per block: each row of x^T brought into cache serves
+/// about kMaxRowBlock * density entries; the block's accumulators
+/// (kMaxRowBlock x kTile floats = 32 KiB) stay in L1 / L2.
+constexpr int64_t kMaxRowBlock = 128;
 /// Multiply-adds below which a call stays on the calling thread: waking the
 /// pool costs a few microseconds, more than a tiny layer's whole product.
 constexpr int64_t kSerialWork = int64_t{1} << 15;
@@ -50,24 +51,7 @@ int64_t grain(int64_t items, int64_t work) { return work < kSerialWork ? std::ma
 
 struct Range {
   int64_t r0, r1, b0, w;
-  /// Whether the block's slice of values and col_idx should be streamed in first.
-  bool warm;
 };
-
-/// The panel loops visit a row block's entries in (panel, row) order, which
-/// hops between as many memory streams as the block has rows; the hardware
-/// prefetcher follows none of them, and every line then costs a full miss. One
-/// sequential pass brings the block's slice (contiguous in CSR) into L2 first.
-/// `values` is the block's other 4-byte array (the values, or the output).
-void warm(const CsrView& a, const float* values, const Range& g) {
-  if (!g.warm) return;
-  const int64_t k0 = a.row_ptr[g.r0], k1 = a.row_ptr[g.r1];
-  const auto* c = reinterpret_cast<const unsigned char*>(a.col_idx);
-  const auto* v = reinterpret_cast<const unsigned char*>(values);
-  unsigned sink = 0;
-  for (int64_t b = k0 * 4; b < k1 * 4; b += 64) sink += c[b] + v[b];
-  asm volatile("" : : "r"(sink));
-}
 
 // ---------------------------------------------------------------- portable
 
@@ -79,7 +63,6 @@ void transpose_block_portable(const float* src, int64_t lds, int64_t rows, int64
 
 void spmm_block_portable(const CsrView& a, const float* values, const float* xt, int64_t ld,
                          const float* bias, float* y, int64_t ldy, const Range& g, float* scratch) {
-  warm(a, values, g);
   const int64_t np = a.n_panels;
   for (int64_t r = g.r0; r < g.r1; ++r) std::fill_n(scratch + (r - g.r0) * kTile, g.w, bias ? bias[r] : 0.f);
   for (int64_t p = 0; p < np; ++p) {
@@ -99,7 +82,6 @@ void spmm_block_portable(const CsrView& a, const float* values, const float* xt,
 
 void sddmm_block_portable(const CsrView& a, const float* gt, int64_t ldg, const float* xt, int64_t ld,
                           float* out, const Range& g, bool first) {
-  warm(a, out, g);
   const int64_t np = a.n_panels;
   for (int64_t p = 0; p < np; ++p) {
     for (int64_t r = g.r0; r < g.r1; ++r) {
@@ -177,20 +159,15 @@ FRUGAL_AVX2 void transpose_block_avx2(const float* src, int64_t lds, int64_t row
 
 /// s[0 : 8 NV] += sum_k v[k] * x^T[ci[k], 0 : 8 NV]; with M the last vector is
 /// loaded under `mask` so that no read passes the batch's end.
-/// Rows of x^T are visited in the pattern's random order, so the hardware
-/// prefetcher cannot help; the row kPrefetch entries ahead is requested early.
-/// `ahead` is how many entries past the n of this row may be read from ci.
-constexpr int64_t kPrefetch = 8;
-
+/// Requests the 8 NV floats at x (one line per 16 floats).
 template <int NV>
 FRUGAL_AVX2 inline void prefetch_row(const float* x) {
   for (int u = 0; u < NV; u += 2) _mm_prefetch(reinterpret_cast<const char*>(x + 8 * u), _MM_HINT_T0);
 }
 
 template <int NV, bool M>
-FRUGAL_AVX2 inline void axpy_row(const float* __restrict v, const int32_t* __restrict ci, int64_t n, int64_t ahead,
+FRUGAL_AVX2 inline void axpy_row(const float* __restrict v, const int32_t* __restrict ci, int64_t n,
                                  const float* __restrict xt, int64_t ld, float* __restrict s, __m256i mask) {
-  const int64_t pf_end = n + std::min<int64_t>(ahead, kPrefetch) - kPrefetch;
   // Independent accumulator chains so that >= 8 FMAs are in flight even for
   // narrow tiles (FMA latency 4 to 5 cycles, two FMA ports).
   constexpr int C = NV <= 2 ? 4 : (NV <= 4 ? 2 : 1);
@@ -202,7 +179,6 @@ FRUGAL_AVX2 inline void axpy_row(const float* __restrict v, const int32_t* __res
   int64_t k = 0;
   for (; k + C <= n; k += C) {
     for (int c = 0; c < C; ++c) {
-      if (k + c < pf_end) prefetch_row<NV>(xt + int64_t{ci[k + c + kPrefetch]} * ld);
       const __m256 w = _mm256_broadcast_ss(v + k + c);
       const float* x = xt + int64_t{ci[k + c]} * ld;
       for (int u = 0; u < NV; ++u) {
@@ -228,22 +204,33 @@ FRUGAL_AVX2 inline void axpy_row(const float* __restrict v, const int32_t* __res
 template <int NV, bool M>
 FRUGAL_AVX2 void spmm_block_avx2(const CsrView& a, const float* values, const float* xt, int64_t ld,
                                  const float* bias, float* y, int64_t ldy, const Range& g, float* scratch) {
-  warm(a, values, g);
   const __m256i mask = lane_mask(g.w - 8 * (NV - 1));
   const int64_t np = a.n_panels;
-  const int64_t nnz = a.row_ptr[a.rows];
   for (int64_t r = g.r0; r < g.r1; ++r) {
     const __m256 b = _mm256_set1_ps(bias ? bias[r] : 0.f);
     for (int u = 0; u < NV; ++u) _mm256_storeu_ps(scratch + (r - g.r0) * kTile + 8 * u, b);
   }
   const float* xb = xt + g.b0;
+  const int64_t rows = g.r1 - g.r0;
   for (int64_t p = 0; p < np; ++p) {
+    // While panel p runs, the next panel's rows of x^T and the rows'
+    // next segments of the index are requested, a few per row, so that they
+    // arrive from L2 / L3 in time instead of one miss at a time.
+    int64_t next = (p + 1) * a.panel_width;
+    const int64_t next_end = std::min(next + a.panel_width, a.cols);
+    const int64_t per_row = next < next_end ? (next_end - next + rows - 1) / rows : 0;
     for (int64_t r = g.r0; r < g.r1; ++r) {
       const int32_t* off = a.panel_off + r * (np + 1);
+      if (p + 1 < np) {
+        for (int64_t q = 0; q < per_row && next < next_end; ++q, ++next) prefetch_row<NV>(xb + next * ld);
+        const int64_t kn = a.row_ptr[r] + off[p + 1];
+        _mm_prefetch(reinterpret_cast<const char*>(values + kn), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(a.col_idx + kn), _MM_HINT_T0);
+      }
       const int64_t n = off[p + 1] - off[p];
       if (n == 0) continue;
       const int64_t k0 = a.row_ptr[r] + off[p];
-      axpy_row<NV, M>(values + k0, a.col_idx + k0, n, nnz - k0 - n, xb, ld, scratch + (r - g.r0) * kTile, mask);
+      axpy_row<NV, M>(values + k0, a.col_idx + k0, n, xb, ld, scratch + (r - g.r0) * kTile, mask);
     }
   }
   transpose_block_avx2(scratch, kTile, g.r1 - g.r0, g.w, y + g.b0 * ldy + g.r0, ldy);
@@ -280,7 +267,6 @@ FRUGAL_AVX2 inline __m256 dot_row(const __m256 (&g)[NV], const float* x, __m256i
 template <int NV, bool M>
 FRUGAL_AVX2 void sddmm_block_avx2(const CsrView& a, const float* gt, int64_t ldg, const float* xt, int64_t ld,
                                   float* out, const Range& g, bool first) {
-  warm(a, out, g);
   const __m256i mask = lane_mask(g.w - 8 * (NV - 1));
   const int64_t np = a.n_panels;
   const float* xb = xt + g.b0;
@@ -426,7 +412,7 @@ void spmm(const CsrView& a, const float* values, const float* xt, int64_t ldx, i
     alignas(64) float scratch[kMaxRowBlock * kTile];
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t r0 = (u / n_bt) * rb, b0 = (u % n_bt) * kTile;
-      const Range g{r0, std::min(r0 + rb, a.rows), b0, std::min(kTile, batch - b0), u == u0 || b0 == 0};
+      const Range g{r0, std::min(r0 + rb, a.rows), b0, std::min(kTile, batch - b0)};
 #if FRUGAL_HAVE_X86
       if (avx2) {
         pick_block<SpmmBlock, PickSpmm>(g.w)(a, values, xt, ldx, bias, y, ldy, g, scratch);
@@ -469,7 +455,7 @@ void sddmm(const CsrView& a, const float* gt, int64_t ldg, const float* xt, int6
     for (int64_t q = q0; q < q1; ++q) {
       for (int64_t t = 0; t < n_bt; ++t) {
         const int64_t r0 = q * rb, b0 = t * kTile;
-        const Range g{r0, std::min(r0 + rb, a.rows), b0, std::min(kTile, batch - b0), t == 0};
+        const Range g{r0, std::min(r0 + rb, a.rows), b0, std::min(kTile, batch - b0)};
 #if FRUGAL_HAVE_X86
         if (avx2) {
           pick_block<SddmmBlock, PickSddmm>(g.w)(a, gt, ldg, xt, ldx, out, g, t == 0);

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Sparse vs dense linear-layer forward times (bench/kernels.cpp): builds with
+# -DFRUGAL_BUILD_BENCH=ON into build-bench, runs every case once, writes
+# bench/results/kernels.json and prints the Markdown tables.
+#
+#   bench/kernels.sh [--quick] [extra bench_kernels flags]
+#
+# Run it on an otherwise idle machine: the times are wall-clock.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="$root/build-bench"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFRUGAL_BUILD_BENCH=ON -DFRUGAL_BUILD_TESTS=OFF >/dev/null
+cmake --build "$build" --target bench_kernels -j"$(nproc)"
+mkdir -p "$root/bench/results"
+"$build/bench_kernels" --json="$root/bench/results/kernels.json" "$@"
