@@ -121,6 +121,39 @@ TEST(TopV, BreaksTiesByLowestFlatIndex) {
   EXPECT_TRUE(torch::equal(prune::top_v_mask(s, 3), torch::tensor({1, 1, 0, 0, 1}, torch::kBool)));
 }
 
+TEST(TopV, MatchesStableSortOnLargeTensors) {
+  // Oracle: a stable descending sort keeps equal scores in index order.
+  auto oracle = [](const torch::Tensor& s, int64_t keep) {
+    auto order = std::get<1>(s.flatten().sort(/*stable=*/true, 0, /*descending=*/true));
+    auto mask = torch::zeros({s.numel()}, torch::kBool);
+    mask.index_fill_(0, order.slice(0, 0, keep), true);
+    return mask.view(s.sizes());
+  };
+  torch::manual_seed(10);
+  const int64_t n = 30000;
+  auto spiky = torch::rand({n});
+  // Every value the strided sample reads is huge, so its bracket misses the
+  // threshold and the selection must fall back to a full one.
+  for (int64_t j = 0; j < 2048; ++j) spiky[j * n / 2048] = 1000.0;
+  std::vector<torch::Tensor> cases = {torch::randn({n}), torch::randint(0, 7, {100, 300}).to(torch::kFloat),
+                                      torch::arange(n).to(torch::kDouble), spiky};
+  for (size_t c = 0; c < cases.size(); ++c)
+    for (int64_t keep : {int64_t{1}, int64_t{300}, n / 10, n / 2, n - 1})
+      EXPECT_TRUE(torch::equal(prune::top_v_mask(cases[c], keep), oracle(cases[c], keep)))
+          << "case " << c << ", keep " << keep;
+}
+
+TEST(TopV, AgreesAcrossScoreTypes) {
+  torch::manual_seed(9);
+  auto ints = torch::randint(0, 6, {11, 13}, torch::kLong);  // the generic ATen path
+  for (int64_t keep : {1, 20, 71, 142})
+    EXPECT_TRUE(torch::equal(prune::top_v_mask(ints, keep),
+                             prune::top_v_mask(ints.to(torch::kFloat), keep)))
+        << keep;
+  EXPECT_TRUE(torch::equal(prune::top_v_mask(ints.to(torch::kDouble), 50),
+                           prune::top_v_mask(ints.to(torch::kFloat), 50)));
+}
+
 TEST(TopV, RejectsNanScores) {
   auto s = torch::tensor({1.0, std::nan(""), 0.0});
   EXPECT_NE(error_of([&] { prune::top_v_mask(s, 1); }).find("NaN"), std::string::npos);
