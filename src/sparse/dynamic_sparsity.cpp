@@ -216,6 +216,66 @@ torch::Tensor flat(const torch::Tensor& t) {
   return t.view(-1);
 }
 
+/// Flat positions where `mask` (contiguous bool) equals `want`, ascending.
+/// One counting pass and one filling pass: about twice as fast as nonzero().
+torch::Tensor positions_where(const torch::Tensor& mask, bool want) {
+  const bool* m = mask.data_ptr<bool>();
+  const int64_t n = mask.numel();
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) count += m[i] == want;
+  auto out = torch::empty({count}, torch::kLong);
+  int64_t* o = out.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i)
+    if (m[i] == want) *o++ = i;
+  return out;
+}
+
+template <typename T>
+torch::Tensor select_impl(const T* score, const bool* mask, int64_t n, bool want, int64_t k,
+                          bool largest) {
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) count += mask[i] == want;
+  TORCH_CHECK(k >= 0 && k <= count, "cannot select ", k, " of ", count, " positions");
+  // NaN ranks last either way, so the order below is a strict total order.
+  const T last = largest ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+  std::vector<std::pair<T, int64_t>> candidates;
+  candidates.reserve(static_cast<size_t>(count));
+  for (int64_t i = 0; i < n; ++i)
+    if (mask[i] == want) {
+      const T v = std::abs(score[i]);
+      candidates.emplace_back(std::isnan(v) ? last : v, i);
+    }
+  auto before = [largest](const std::pair<T, int64_t>& a, const std::pair<T, int64_t>& b) {
+    if (a.first != b.first) return largest ? a.first > b.first : a.first < b.first;
+    return a.second < b.second;
+  };
+  if (k < count) std::nth_element(candidates.begin(), candidates.begin() + k, candidates.end(), before);
+  auto out = torch::empty({k}, torch::kLong);
+  int64_t* o = out.data_ptr<int64_t>();
+  for (int64_t i = 0; i < k; ++i) o[i] = candidates[static_cast<size_t>(i)].second;
+  std::sort(o, o + k);
+  return out;
+}
+
+/// The `k` flat positions with the largest (or smallest) |score| among those
+/// where `mask` equals `want`. Ties go to the lower position, NaN ranks last:
+/// the choice is fully determined, and never leaves the allowed positions.
+/// Scanning only the allowed positions makes the drop (among the few active
+/// ones) several times cheaper than a topk over the whole tensor.
+torch::Tensor select_by_magnitude(const torch::Tensor& score, const torch::Tensor& mask, bool want,
+                                  int64_t k, bool largest) {
+  TORCH_CHECK(score.numel() == mask.numel() && mask.is_contiguous(),
+              "score and mask must match: ", score.sizes(), " vs ", mask.sizes());
+  if (score.scalar_type() == torch::kDouble) {
+    auto s = score.contiguous();
+    return select_impl<double>(s.data_ptr<double>(), mask.data_ptr<bool>(), s.numel(), want, k,
+                               largest);
+  }
+  auto s = score.to(torch::kFloat).contiguous();
+  return select_impl<float>(s.data_ptr<float>(), mask.data_ptr<bool>(), s.numel(), want, k,
+                            largest);
+}
+
 constexpr const char* kMaskKey = "mask/";
 constexpr const char* kUnionKey = "union/";
 constexpr const char* kMomentumKey = "momentum/";
@@ -333,28 +393,25 @@ void DynamicSparsity::after_step(const train::StepInfo& info) {
 torch::Tensor DynamicSparsity::grow(size_t layer, int64_t count) {
   auto& p = masks_.params()[layer];
   auto mask = flat(p.mask);
-  auto by_score = [&](const torch::Tensor& statistic) {
-    // Active positions score -1, below every |statistic|, and count never
-    // exceeds the inactive positions: top-k lands on inactive positions only,
-    // even when fewer than k of them have a non-zero score.
-    auto score = statistic.reshape(-1).abs();
-    score.masked_fill_(mask, -1.0);
-    return std::get<1>(score.topk(count, 0, /*largest=*/true, /*sorted=*/false));
-  };
   switch (options_.method()) {
     case SparseMethod::kRandom: {
-      auto inactive = mask.logical_not().nonzero().view(-1).contiguous();
+      auto inactive = positions_where(mask, false);
       return choose(inactive, count, rng_).clone();
     }
-    case SparseMethod::kGradient: return by_score(dense_grad_[layer]);
-    case SparseMethod::kMomentum: return by_score(momentum_[layer]);
+    // Only inactive positions compete, so growth is exact even when fewer
+    // than `count` of them have a non-zero score (ITOP's top-k over
+    // |grad| * (1 - M) re-picks active weights then).
+    case SparseMethod::kGradient:
+      return select_by_magnitude(dense_grad_[layer], mask, false, count, /*largest=*/true);
+    case SparseMethod::kMomentum:
+      return select_by_magnitude(momentum_[layer], mask, false, count, /*largest=*/true);
     case SparseMethod::kRandomUnfired: {
       auto fired = flat(union_[layer]);
-      auto unfired = fired.logical_not().nonzero().view(-1).contiguous();
+      auto unfired = positions_where(fired, false);
       if (unfired.numel() >= count) return choose(unfired, count, rng_).clone();
       // unfired is a subset of the inactive positions (the union holds the
       // mask), so the rest comes from inactive positions that were active once.
-      auto refired = (fired & mask.logical_not()).nonzero().view(-1).contiguous();
+      auto refired = positions_where(fired & mask.logical_not(), true);
       return torch::cat({unfired, choose(refired, count - unfired.numel(), rng_)});
     }
     case SparseMethod::kStatic: break;
@@ -388,15 +445,12 @@ void DynamicSparsity::update_masks(const train::StepInfo& info) {
       shares[i] = momentum_[i].abs().masked_select(p.mask).mean().item<double>();
   }
 
-  // Drop: the `drop` active weights of smallest magnitude. Inactive positions
-  // score +inf, so they are never picked while drop <= active.
+  // Drop: the `drop` active weights of smallest magnitude.
   for (size_t i = 0; i < n; ++i) {
     if (drop[i] == 0) continue;
     auto& p = params[i];
     auto mask = flat(p.mask);
-    auto score = flat(p.weight).abs();
-    score.masked_fill_(mask.logical_not(), std::numeric_limits<double>::infinity());
-    auto positions = std::get<1>(score.topk(drop[i], 0, /*largest=*/false, /*sorted=*/false));
+    auto positions = select_by_magnitude(flat(p.weight), mask, true, drop[i], /*largest=*/false);
     mask.index_fill_(0, positions, false);
     flat(p.weight).index_fill_(0, positions, 0.0);
     last_update_.dropped[i] = positions;

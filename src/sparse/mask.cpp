@@ -2,6 +2,7 @@
 
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <regex>
@@ -29,6 +30,40 @@ std::vector<std::regex> compile(const std::vector<std::string>& patterns, const 
   return out;
 }
 
+/// t <- t * mask for a bool mask, by AND-ing every element's bits with all
+/// ones or all zeros: ~7x faster than t.mul_(mask), which first copies the
+/// mask to t's dtype; this runs twice per step on every masked weight.
+/// Inactive entries become +0 even if they held NaN or inf.
+template <typename Bits>
+void and_with_mask(void* data, const bool* mask, int64_t n) {
+  auto* bits = static_cast<Bits*>(data);
+  const auto* keep = reinterpret_cast<const uint8_t*>(mask);
+  // By-value captures and __restrict let the compiler vectorize (4x faster
+  // than with the pointers captured by reference).
+  at::parallel_for(0, n, 1 << 16, [bits, keep](int64_t begin, int64_t end) {
+    Bits* __restrict out = bits;
+    const uint8_t* __restrict in = keep;
+    for (int64_t i = begin; i < end; ++i) out[i] &= static_cast<Bits>(-static_cast<Bits>(in[i]));
+  });
+}
+
+void zero_inactive(torch::Tensor& t, const torch::Tensor& mask) {
+  if (t.is_contiguous() && mask.is_contiguous() && t.device().is_cpu() &&
+      mask.scalar_type() == torch::kBool && t.sizes() == mask.sizes()) {
+    const size_t size = t.element_size();
+    if (size == 2 || size == 4 || size == 8) {
+      if (size == 2) and_with_mask<uint16_t>(t.data_ptr(), mask.data_ptr<bool>(), t.numel());
+      if (size == 4) and_with_mask<uint32_t>(t.data_ptr(), mask.data_ptr<bool>(), t.numel());
+      if (size == 8) and_with_mask<uint64_t>(t.data_ptr(), mask.data_ptr<bool>(), t.numel());
+      // Writing through the pointer bypasses autograd's bookkeeping; an
+      // in-place op would bump the version, so do the same.
+      if (!t.is_inference()) t.unsafeGetTensorImpl()->bump_version();
+      return;
+    }
+  }
+  t.mul_(mask);
+}
+
 }  // namespace
 
 MaskSet::MaskSet(torch::nn::Module& model, const MaskSelection& selection) {
@@ -36,10 +71,15 @@ MaskSet::MaskSet(torch::nn::Module& model, const MaskSelection& selection) {
   auto dense = compile(selection.dense, "dense layer");
   std::vector<bool> include_used(include.size(), false), dense_used(dense.size(), false);
 
-  for (const auto& item : model.named_modules()) {
-    torch::nn::Module& module = *item.value();
+  // named_modules() with the root included needs the root held by a
+  // shared_ptr; listing the root by hand works for any module.
+  std::vector<std::pair<std::string, torch::nn::Module*>> modules = {{"", &model}};
+  for (const auto& item : model.named_modules(/*name_prefix=*/"", /*include_self=*/false))
+    modules.emplace_back(item.key(), item.value().get());
+
+  for (const auto& [module_name, module_ptr] : modules) {
+    torch::nn::Module& module = *module_ptr;
     if (!is_maskable(module)) continue;
-    const std::string& module_name = item.key();
     // Keep the dict alive: find() points into it.
     const auto own = module.named_parameters(/*recurse=*/false);
     const torch::Tensor* weight = own.find("weight");
@@ -86,13 +126,13 @@ MaskedParam& MaskSet::at(const std::string& name) {
 
 void MaskSet::apply_to_weights() {
   torch::NoGradGuard no_grad;
-  for (auto& p : params_) p.weight.mul_(p.mask);
+  for (auto& p : params_) zero_inactive(p.weight, p.mask);
 }
 
 void MaskSet::apply_to_gradients() {
   torch::NoGradGuard no_grad;
   for (auto& p : params_)
-    if (p.weight.grad().defined()) p.weight.mutable_grad().mul_(p.mask);
+    if (p.weight.grad().defined()) zero_inactive(p.weight.mutable_grad(), p.mask);
 }
 
 int64_t MaskSet::active() const {

@@ -29,6 +29,8 @@
 /// - Layers the distribution makes dense are never updated (dropping and
 ///   regrowing would only zero some of their weights).
 /// - The number dropped per layer is round(f_t * active), half away from zero.
+///   Ties in |W| (drop) or in |score| (growth) go to the lower flat position,
+///   so decisions do not depend on a sort implementation.
 /// - SNFS: the optimizer's momentum cannot be used, since gradients of inactive
 ///   weights are zeroed before the step; this class keeps its own exponential
 ///   average of the dense gradient (4 bytes per masked weight, SNFS only). Each
