@@ -217,8 +217,20 @@ RemainingReport count_nonzero(torch::nn::Module& model, const std::vector<std::s
 /// the trainer's hooks. The scores are parameters of the pruner, not of the
 /// model; on_train_begin() adds them to the trainer's optimizer as their own
 /// parameter group (learning rate score_lr, no weight decay) unless they are
-/// already in it. Each before_forward() installs the masked weights; call
-/// restore() to put the plain parameters back, bake() to fold the masks in.
+/// already in it. Each before_forward() installs the masked weights and they
+/// stay installed (after training: the last evaluation's) until the next
+/// call; call restore() to put the plain parameters back, bake() to fold the
+/// masks in.
+///
+/// What the trainer must do besides calling the hooks: a learning-rate
+/// schedule must scale each group from its own base rate, read after
+/// on_train_begin() (or call add_score_group() before reading them); with
+/// several processes, the scores' gradients must be all-reduced like the
+/// model's, or the ranks' masks drift apart.
+///
+/// Export (`frugal export`): build the same model and a Pruner with the same
+/// options, load the checkpoint's model and this hook's state, bake(), save
+/// the model, write_csr(path, to_csr(model, pruned_names())) (export.h).
 ///
 /// The mask used for evaluation (before_forward(false)), for reporting and
 /// for baking is deterministic: for L0 it is the gate
