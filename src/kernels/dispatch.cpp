@@ -76,32 +76,41 @@ double median_us(Fn&& fn) {
   return t[t.size() / 2];
 }
 
-// The table behind kTable. Measured with bench/kernels.sh on the reference
-// machine (2-core AMD EPYC, Zen 3, AVX2; LibTorch 1.13 on OpenBLAS 0.3.21):
-// for each layer (784x300, 300x100, 100x10, 4096x4096), batch and thread
-// count, the density at which the sparse forward time equals torch::linear's,
-// interpolated linearly between the measured densities (50, 20, 10, 5, 2,
-// 1%); a layer still faster sparse at 50% counts as 0.5. Each entry is the
-// smallest crossover over the layers (the conservative choice), for batch
-// buckets 1, 2-16, 17-64, >64.
+// The table behind kTable, measured with bench/kernels.sh on the reference
+// machine (2-core AMD EPYC Zen 3 VM, AVX2; LibTorch 1.13 on OpenBLAS 0.3.21;
+// bench/results/kernels.json). For each layer (784x300, 300x100, 4096x4096),
+// batch (1, 32, 256) and thread count (1, 2), the crossover is the density at
+// which the sparse forward time equals torch::linear's, interpolated
+// linearly between the measured densities (1, 2, 5, 10, 20, 50%); a layer
+// still faster sparse at 50% counts as 0.5 (higher densities were not
+// measured). Each entry is the smallest crossover over those layers, the
+// conservative choice. Batch 1 is its own row; 2-64 use the batch-32
+// measurements, larger batches the batch-256 ones.
 struct TableRow {
   int64_t max_batch;
   double one_thread;
   double many_threads;
 };
 constexpr TableRow kTable[] = {
-    {1, 0.50, 0.40},
-    {16, 0.30, 0.25},
-    {64, 0.25, 0.20},
-    {INT64_MAX, 0.20, 0.15},
+    {1, 0.50, 0.50},
+    {64, 0.32, 0.50},
+    {INT64_MAX, 0.26, 0.20},
 };
+// Tiny layers (100x10 in the benchmark) are dominated by fixed per-call costs
+// of either path; their smallest measured crossover was 0.15 (batch 1, one
+// thread), used as a cap below this many weights.
+constexpr int64_t kTinyWeights = 4096;
+constexpr double kTinyCap = 0.15;
 
 }  // namespace
 
 double table_crossover_density(const LinearShape& shape) {
   check_shape(shape);
-  for (const auto& row : kTable)
-    if (shape.batch <= row.max_batch) return shape.threads > 1 ? row.many_threads : row.one_thread;
+  for (const auto& row : kTable) {
+    if (shape.batch > row.max_batch) continue;
+    const double d = shape.threads > 1 ? row.many_threads : row.one_thread;
+    return shape.out_features * shape.in_features < kTinyWeights ? std::min(d, kTinyCap) : d;
+  }
   return 0.0;
 }
 
