@@ -122,6 +122,17 @@ void SectionBinder::bind(const std::string& key, std::vector<std::string>& field
   out_.insert_or_assign(key, to_array(field));
 }
 
+void SectionBinder::bind(const std::string& key, std::optional<double>& field) {
+  if (in_ && in_->get(key)) {
+    double value = 0;
+    bind(key, value);
+    field = value;
+    return;
+  }
+  keys_.push_back(key);
+  if (field) out_.insert_or_assign(key, *field);
+}
+
 void SectionBinder::finish() const {
   if (!in_) return;
   for (const auto& [key, value] : *in_) {

@@ -86,6 +86,47 @@ const std::vector<std::pair<std::string, Binding>>& sections() {
          b.bind("warmup_epochs", r.infobatch.warmup_epochs);
          b.bind("score_momentum", r.infobatch.score_momentum);
        }},
+      {"sparse",
+       [](Recipe& r, SectionBinder& b) {
+         b.bind("enabled", r.sparse.enabled);
+         b.bind("density", r.sparse.density);
+         b.bind("distribution", r.sparse.distribution);
+         b.bind("method", r.sparse.method);
+         b.bind("drop_fraction", r.sparse.drop_fraction);
+         b.bind("schedule", r.sparse.schedule);
+         b.bind("update_interval", r.sparse.update_interval);
+         b.bind("t_end", r.sparse.t_end);
+         b.bind("momentum", r.sparse.momentum);
+         b.bind("dense_layers", r.sparse.dense_layers);
+         b.bind("include", r.sparse.include);
+       }},
+      {"prune",
+       [](Recipe& r, SectionBinder& b) {
+         b.bind("enabled", r.prune.enabled);
+         b.bind("method", r.prune.method);
+         b.bind("selection", r.prune.selection);
+         b.bind("initial_remaining", r.prune.initial_remaining);
+         b.bind("final_remaining", r.prune.final_remaining);
+         b.bind("warmup", r.prune.warmup);
+         b.bind("cooldown", r.prune.cooldown);
+         b.bind("one_shot", r.prune.one_shot);
+         b.bind("score_lr", r.prune.score_lr);
+         b.bind("score_init", r.prune.score_init);
+         b.bind("initial_threshold", r.prune.initial_threshold);
+         b.bind("final_threshold", r.prune.final_threshold);
+         b.bind("lambda", r.prune.lambda);
+         b.bind("regularizer_norm", r.prune.regularizer_norm);
+         b.bind("include", r.prune.include);
+         b.bind("dense", r.prune.dense);
+         b.bind("keep_head_dense", r.prune.keep_head_dense);
+       }},
+      {"distill",
+       [](Recipe& r, SectionBinder& b) {
+         b.bind("enabled", r.distill.enabled);
+         b.bind("alpha_ce", r.distill.alpha_ce);
+         b.bind("alpha_kd", r.distill.alpha_kd);
+         b.bind("temperature", r.distill.temperature);
+       }},
   };
   return all;
 }
@@ -172,6 +213,47 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
 
 std::string Recipe::to_toml() const { return resolved_; }
 
+sparse::DynamicSparsityOptions Recipe::sparse_options() const {
+  return sparse::DynamicSparsityOptions(sparse.density)
+      .distribution(sparse::parse_distribution(sparse.distribution))
+      .method(sparse::parse_sparse_method(sparse.method))
+      .drop_fraction(sparse.drop_fraction)
+      .schedule(sparse::parse_drop_schedule(sparse.schedule))
+      .update_interval(sparse.update_interval)
+      .t_end(sparse.t_end)
+      .momentum(sparse.momentum)
+      .seed(run.seed)
+      .dense_layers(sparse.dense_layers)
+      .include(sparse.include);
+}
+
+prune::PruneOptions Recipe::prune_options() const {
+  prune::PruneOptions options(prune::parse_prune_method(prune.method));
+  options.selection(prune::parse_prune_selection(prune.selection))
+      .initial_remaining(prune.initial_remaining)
+      .final_remaining(prune.final_remaining)
+      .warmup(prune.warmup)
+      .cooldown(prune.cooldown)
+      .one_shot(prune.one_shot)
+      .score_lr(prune.score_lr)
+      .initial_threshold(prune.initial_threshold)
+      .final_threshold(prune.final_threshold)
+      .regularizer_norm(prune::parse_regularizer_norm(prune.regularizer_norm))
+      .include(prune.include)
+      .dense(prune.dense)
+      .keep_head_dense(prune.keep_head_dense);
+  if (prune.score_init) options.score_init(*prune.score_init);
+  if (prune.lambda) options.lambda(*prune.lambda);
+  return options;
+}
+
+prune::DistillOptions Recipe::distill_options() const {
+  return prune::DistillOptions()
+      .alpha_ce(distill.alpha_ce)
+      .alpha_kd(distill.alpha_kd)
+      .temperature(distill.temperature);
+}
+
 data::InfoBatchOptions Recipe::infobatch_options() const {
   return data::InfoBatchOptions()
       .epochs(train.epochs)
@@ -206,8 +288,15 @@ void Recipe::validate() const {
               train.eval_batch_size);
   optimizer.validate();
   schedule.validate();
+  TORCH_CHECK(!(sparse.enabled && prune.enabled),
+              "recipe: [sparse] and [prune] cannot both be enabled (both mask the same weights)");
+  TORCH_CHECK(!distill.enabled || !model.init.empty(),
+              "recipe: [distill] needs a teacher: set [model] init");
   try {
     infobatch_options().validate();
+    sparse_options().validate();
+    prune_options().validate();
+    distill_options().validate();
   } catch (const c10::Error& e) {
     TORCH_CHECK(false, "recipe: ", e.what_without_backtrace());
   }

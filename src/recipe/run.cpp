@@ -2,6 +2,9 @@
 
 #include "frugal/data/infobatch.h"
 #include "frugal/data/readers.h"
+#include "frugal/prune/distill.h"
+#include "frugal/prune/pruner.h"
+#include "frugal/sparse/dynamic_sparsity.h"
 #include "frugal/train/trainer.h"
 
 #include <torch/torch.h>
@@ -68,10 +71,22 @@ void load_model_weights(torch::nn::Module& model, const std::string& path,
   TORCH_CHECK(archive.try_read("model", weights), "model init: ", path,
               " has no model (expected a run's model.pt or checkpoint.pt)");
   torch::NoGradGuard no_grad;
+  // Module::save nests one archive per submodule: "body.0.weight" is body/0/weight.
   auto load_into = [&](const std::string& name, torch::Tensor& tensor, bool is_buffer) {
     if (!skip_prefix.empty() && name.rfind(skip_prefix, 0) == 0) return;
+    torch::serialize::InputArchive* level = &weights;
+    std::vector<torch::serialize::InputArchive> chain;
+    chain.reserve(16);
+    std::string rest = name;
+    for (auto dot = rest.find('.'); dot != std::string::npos; dot = rest.find('.')) {
+      chain.emplace_back();
+      TORCH_CHECK(level->try_read(rest.substr(0, dot), chain.back()), "model init: ", path,
+                  " has no '", name, "' (a different model?)");
+      level = &chain.back();
+      rest = rest.substr(dot + 1);
+    }
     torch::Tensor saved;
-    TORCH_CHECK(weights.try_read(name, saved, is_buffer), "model init: ", path, " has no '",
+    TORCH_CHECK(level->try_read(rest, saved, is_buffer), "model init: ", path, " has no '",
                 name, "' (a different model?)");
     TORCH_CHECK(saved.sizes() == tensor.sizes(), "model init: '", name, "' in ", path,
                 " has shape ", saved.sizes(), ", the model has ", tensor.sizes());
@@ -138,6 +153,35 @@ nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options) {
   train::Trainer trainer(torch::nn::AnyModule(model), optimizer, trainer_options);
   if (options.resume) trainer.resume_from(checkpoint);
 
+  std::shared_ptr<sparse::DynamicSparsity> sparsity;
+  if (recipe.sparse.enabled) {
+    sparsity = std::make_shared<sparse::DynamicSparsity>(recipe.sparse_options());
+    trainer.add_hook(sparsity);
+  }
+  std::shared_ptr<prune::Pruner> pruner;
+  if (recipe.prune.enabled) {
+    pruner = std::make_shared<prune::Pruner>(*model, recipe.prune_options());
+    trainer.add_hook(pruner);
+  }
+  if (recipe.distill.enabled) {
+    // The teacher is the unpruned starting model, frozen.
+    auto teacher = build_model(recipe, sample_shape, splits.train.num_classes);
+    TORCH_CHECK(!recipe.model.new_head,
+                "recipe: [distill] needs the starting model's head (new_head = false)");
+    teacher->eval();
+    for (auto& p : teacher->parameters()) p.set_requires_grad(false);
+    const auto distill = recipe.distill_options();
+    trainer.set_sample_loss([teacher, distill](const torch::Tensor& logits,
+                                               const data::IndexedBatch& batch) {
+      torch::Tensor teacher_logits;
+      {
+        torch::NoGradGuard no_grad;
+        teacher_logits = teacher->forward(batch.inputs);
+      }
+      return prune::distillation_losses(logits, teacher_logits, batch.targets, distill);
+    });
+  }
+
   std::unique_ptr<data::EpochSampler> sampler;
   if (recipe.infobatch.enabled)
     sampler = std::make_unique<data::InfoBatchSampler>(splits.train.size(),
@@ -149,6 +193,10 @@ nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options) {
   summary["run"] = recipe.run.name;
   summary["model"] = recipe.model.name;
   summary["infobatch"] = recipe.infobatch.enabled;
+  summary["sparse"] = recipe.sparse.enabled ? recipe.sparse.method : "dense";
+  summary["prune_method"] = recipe.prune.enabled ? recipe.prune.method : "none";
+  // Count what an exported model keeps (model.pt holds the raw weights and masks).
+  if (pruner) pruner->bake();
   summary["seed"] = recipe.run.seed;
   int64_t parameters = 0, nonzero = 0;
   for (const auto& p : model->parameters()) {

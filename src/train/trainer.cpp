@@ -181,9 +181,6 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
   const int64_t full_batches = (train.size() + options_.batch_size - 1) / options_.batch_size;
   const int64_t planned_steps = epochs * full_batches;
 
-  std::vector<double> base_lrs;
-  for (auto& group : optimizer_->param_groups()) base_lrs.push_back(group.options().get_lr());
-
   std::ofstream metrics;
   auto log_line = [&](const nlohmann::json& record) {
     if (!metrics.is_open()) return;
@@ -198,6 +195,9 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
   context.seed = options_.seed;
   context.log_event = log_line;
   for (auto& hook : hooks_) hook->on_train_begin(context);
+  // Read after the hooks: a hook may add its own parameter group (pruning scores).
+  std::vector<double> base_lrs;
+  for (auto& group : optimizer_->param_groups()) base_lrs.push_back(group.options().get_lr());
 
   if (!resume_path_.empty()) load_checkpoint(sampler);
   if (write_files) {

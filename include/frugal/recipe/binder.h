@@ -6,6 +6,7 @@
 #include <toml++/toml.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,8 @@ class SectionBinder {
   void bind(const std::string& key, std::vector<int64_t>& field);
   void bind(const std::string& key, std::vector<double>& field);
   void bind(const std::string& key, std::vector<std::string>& field);
+  /// An optional number: absent means "the method's default" and is not written out.
+  void bind(const std::string& key, std::optional<double>& field);
 
   /// Throws when the recipe's section has a key that was never bound,
   /// listing the valid keys of the section.

@@ -6,9 +6,13 @@
 /// directory).
 
 #include "frugal/data/infobatch.h"
+#include "frugal/prune/distill.h"
+#include "frugal/prune/pruner.h"
+#include "frugal/sparse/dynamic_sparsity.h"
 #include "frugal/train/optim.h"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -91,6 +95,77 @@ struct InfoBatchSection {
   double score_momentum = 1.0;
 };
 
+struct SparseSection {
+  /// Dynamic sparse training of the model's Linear and Conv weights. Default false.
+  bool enabled = false;
+  /// Share of masked weights that are active, in (0, 1]. Default 0.1 (90% sparse).
+  double density = 0.1;
+  /// "uniform", "er" or "erk". Default "erk".
+  std::string distribution = "erk";
+  /// "static", "random" (set), "gradient" (rigl), "momentum" (snfs) or
+  /// "random_unfired" (ITOP). Default "gradient".
+  std::string method = "gradient";
+  /// alpha: share of active weights dropped at the first update, in [0, 1]. Default 0.3.
+  double drop_fraction = 0.3;
+  /// Decay of the drop fraction: "cosine", "linear" or "constant". Default "cosine".
+  std::string schedule = "cosine";
+  /// ΔT: optimizer steps between mask updates, >= 1. Default 100.
+  int64_t update_interval = 100;
+  /// T_end: share of training after which masks stay fixed, in (0, 1]. Default 0.75.
+  double t_end = 0.75;
+  /// SNFS momentum of the dense gradient, in [0, 1). Default 0.9.
+  double momentum = 0.9;
+  /// Regular expressions of layers kept dense (e.g. ["body.0", "head"]). Default none.
+  std::vector<std::string> dense_layers;
+  /// Regular expressions of the weights to mask. Default: every Linear and Conv weight.
+  std::vector<std::string> include;
+};
+
+struct PruneSection {
+  /// Score-based pruning while training (fine-tuning). Default false.
+  bool enabled = false;
+  /// "magnitude", "movement", "soft_movement" or "l0". Default "movement".
+  std::string method = "movement";
+  /// "local" (per tensor) or "global" (one threshold). Default "local".
+  std::string selection = "local";
+  /// Remaining share at the start and at the end of the cubic schedule, in (0, 1].
+  /// Defaults 1.0 and 0.1.
+  double initial_remaining = 1.0;
+  double final_remaining = 0.1;
+  /// Warm-up and cool-down as shares of training. Defaults 0.1 and 0.2.
+  double warmup = 0.1;
+  double cooldown = 0.2;
+  /// Magnitude only: prune to final_remaining at the first step. Default false.
+  bool one_shot = false;
+  /// Learning rate of the scores (their own optimizer group). Default 0.01.
+  double score_lr = 1e-2;
+  /// Initial score (default: 0, or 2.197 for L0).
+  std::optional<double> score_init;
+  /// Soft movement threshold tau at the start and end of the schedule. Defaults 0 and 0.1.
+  double initial_threshold = 0.0;
+  double final_threshold = 0.1;
+  /// Final regularization weight (default: 400 soft movement, 125 L0).
+  std::optional<double> lambda;
+  /// "per_tensor" (the reference) or "per_weight". Default "per_tensor".
+  std::string regularizer_norm = "per_tensor";
+  /// Regular expressions of the weights to prune. Default: every Linear and Conv weight.
+  std::vector<std::string> include;
+  /// Regular expressions of layers kept dense. Default none.
+  std::vector<std::string> dense;
+  /// Keep the output head dense. Default true.
+  bool keep_head_dense = true;
+};
+
+struct DistillSection {
+  /// Distill from the unpruned starting model ([model] init). Default false.
+  bool enabled = false;
+  /// Weights of cross-entropy and distillation terms, and the temperature.
+  /// Defaults 0.5, 0.5, 2.
+  double alpha_ce = 0.5;
+  double alpha_kd = 0.5;
+  double temperature = 2.0;
+};
+
 struct Recipe {
   RunSection run;
   DataSection data;
@@ -99,6 +174,9 @@ struct Recipe {
   train::OptimizerSpec optimizer;
   train::ScheduleSpec schedule;
   InfoBatchSection infobatch;
+  SparseSection sparse;
+  PruneSection prune;
+  DistillSection distill;
 
   /// The resolved recipe as TOML, every default filled in.
   std::string to_toml() const;
@@ -106,6 +184,12 @@ struct Recipe {
   void validate() const;
   /// The [infobatch] section as sampler options (epochs and seed from [train], [run]).
   data::InfoBatchOptions infobatch_options() const;
+  /// The [sparse] section as DynamicSparsity options (seed from [run]).
+  sparse::DynamicSparsityOptions sparse_options() const;
+  /// The [prune] section as Pruner options.
+  prune::PruneOptions prune_options() const;
+  /// The [distill] section as distillation options.
+  prune::DistillOptions distill_options() const;
 
   std::string resolved_;
 };
