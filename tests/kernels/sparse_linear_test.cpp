@@ -312,6 +312,9 @@ TEST(KernelDispatch, ForcedChoicesWinAndAutoFollowsTheCrossover) {
   EXPECT_TRUE(fk::use_sparse_kernel(shape, crossover * 0.5));
   EXPECT_FALSE(fk::use_sparse_kernel(shape, std::min(1.0, crossover * 1.5)));
   EXPECT_THROW(fk::use_sparse_kernel(shape, 1.5), c10::Error);
+  // Tiny layers at small batches are overhead-bound and stay dense.
+  EXPECT_FALSE(fk::use_sparse_kernel(fk::LinearShape{10, 100, 1, 1}, 0.01));
+  EXPECT_TRUE(fk::use_sparse_kernel(fk::LinearShape{10, 100, 256, 1}, 0.01));
 }
 
 TEST(KernelDispatch, MeasuredCrossoverIsCachedAndSane) {
