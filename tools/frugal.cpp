@@ -1,5 +1,6 @@
 // The frugal command-line program: parse, build, run. All work is in the library.
 
+#include "frugal/recipe/export_run.h"
 #include "frugal/recipe/recipe.h"
 #include "frugal/recipe/run.h"
 #include "frugal/train/report.h"
@@ -47,6 +48,15 @@ int report_command(const std::vector<std::string>& dirs, std::string out_dir, bo
   return 0;
 }
 
+int export_command(const std::string& run_dir, const std::string& out_dir) {
+  auto result = frugal::recipe::export_run(run_dir, out_dir);
+  std::cout << result.remaining.table() << "\nmodel: " << result.model_path
+            << "\nCSR weights: " << result.csr_path
+            << "\nlargest output difference, masked vs exported: " << result.max_output_difference
+            << std::endl;
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -70,6 +80,11 @@ int main(int argc, char** argv) {
   report->add_option("--out", report_out, "where to write the plots (default: <first run>/../report)");
   report->add_flag("--no-plots", no_plots, "print the table only");
 
+  auto* export_cmd = app.add_subcommand("export", "bake a run's masks into an ordinary model");
+  std::string export_dir, export_out;
+  export_cmd->add_option("run", export_dir, "run directory")->required()->check(CLI::ExistingDirectory);
+  export_cmd->add_option("--out", export_out, "output directory (default: RUN/export)");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*train) {
@@ -80,6 +95,7 @@ int main(int argc, char** argv) {
       return train_command(recipe_path, overrides, resume_dir);
     }
     if (*report) return report_command(run_dirs, report_out, !no_plots);
+    if (*export_cmd) return export_command(export_dir, export_out);
   } catch (const c10::Error& e) {
     std::cerr << "frugal: error: " << e.what_without_backtrace() << std::endl;
     return 1;
