@@ -3,18 +3,20 @@
 # small CNN (8 epochs), 3 seeds each, same optimizer and cosine schedule.
 # Runs alternate (full, infobatch) per seed so machine noise hits both alike.
 # Writes bench/results/infobatch.json and prints a Markdown table.
-# Usage: bash bench/infobatch.sh [seeds (default "0 1 2")]
+# Usage: bash bench/infobatch.sh; MODELS="mlp cnn" and SEEDS="0 1 2" (the
+# defaults) choose what runs; results accumulate over calls in runs/bench-infobatch.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds=${1:-"0 1 2"}
+MODELS=${MODELS:-"mlp cnn"}
+SEEDS=${SEEDS:-"0 1 2"}
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
 cmake --build build --target frugal_cli -j "$(nproc)" > /dev/null
 out=bench/results
 runs=runs/bench-infobatch
 mkdir -p "$out" "$runs"
-for model in mlp cnn; do
+for model in $MODELS; do
   epochs=15; [ "$model" = cnn ] && epochs=8
-  for seed in $seeds; do
+  for seed in $SEEDS; do
     for method in full infobatch; do
       ./build/frugal train "recipes/fmnist-$method.toml" --set \
         run.name="$model-$method-$seed" run.out_dir="\"$runs\"" run.seed=$seed run.progress=false \
