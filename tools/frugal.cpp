@@ -48,12 +48,28 @@ int report_command(const std::vector<std::string>& dirs, std::string out_dir, bo
   return 0;
 }
 
-int export_command(const std::string& run_dir, const std::string& out_dir) {
-  auto result = frugal::recipe::export_run(run_dir, out_dir);
+frugal::kernels::KernelChoice kernel_choice(const std::string& name) {
+  if (name == "sparse") return frugal::kernels::KernelChoice::kSparse;
+  if (name == "dense") return frugal::kernels::KernelChoice::kDense;
+  return frugal::kernels::KernelChoice::kAuto;
+}
+
+int export_command(const std::string& run_dir, const frugal::recipe::ExportOptions& options) {
+  auto result = frugal::recipe::export_run(run_dir, options);
   std::cout << result.remaining.table() << "\nmodel: " << result.model_path
             << "\nCSR weights: " << result.csr_path
             << "\nlargest output difference, masked vs exported: " << result.max_output_difference
+            << "\n\n" << result.layer_table << "\nsparse model: " << result.sparse_model_path
+            << "\nlargest output difference, exported vs sparse: " << result.max_sparse_difference
             << std::endl;
+  return 0;
+}
+
+int infer_command(const std::string& run_dir, int64_t batch) {
+  auto r = frugal::recipe::infer_run(run_dir, batch);
+  std::cout << r.layer_table << "\ntest samples: " << r.samples << "\nsparse model accuracy: " << r.sparse_accuracy
+            << "\ndense model accuracy: " << r.dense_accuracy << "\nsame prediction: " << r.agreement
+            << "\nlargest output difference: " << r.max_output_difference << std::endl;
   return 0;
 }
 
@@ -84,6 +100,28 @@ int main(int argc, char** argv) {
   std::string export_dir, export_out;
   export_cmd->add_option("run", export_dir, "run directory")->required()->check(CLI::ExistingDirectory);
   export_cmd->add_option("--out", export_out, "output directory (default: RUN/export)");
+  std::string export_kernel = "auto";
+  int64_t export_batch = 32;
+  export_cmd->add_option("--kernel", export_kernel, "which masked layers run sparse: auto (below the crossover), sparse (all), dense (none)")
+      ->check(CLI::IsMember({"auto", "sparse", "dense"}));
+  export_cmd->add_option("--batch", export_batch, "batch size the auto choice decides for (default 32)")
+      ->check(CLI::PositiveNumber);
+
+  auto* infer = app.add_subcommand("infer", "run the exported sparse model on the run's test split");
+  std::string infer_dir;
+  int64_t infer_batch = 256;
+  infer->add_option("run", infer_dir, "run directory (exported with frugal export)")->required()->check(CLI::ExistingDirectory);
+  infer->add_option("--batch", infer_batch, "batch size (default 256)")->check(CLI::PositiveNumber);
+
+  auto* bench_infer = app.add_subcommand("bench-infer", "time the exported dense and sparse models, forward only");
+  std::string bench_dir;
+  frugal::recipe::BenchInferOptions bench_options;
+  bench_infer->add_option("run", bench_dir, "run directory (exported with frugal export)")->required()->check(CLI::ExistingDirectory);
+  bench_infer->add_option("--batch", bench_options.batches, "batch sizes (default 1 32 256)")->check(CLI::PositiveNumber);
+  bench_infer->add_option("--threads", bench_options.threads, "threads (default 1; 0 = leave LibTorch's default)")
+      ->check(CLI::NonNegativeNumber);
+  bench_infer->add_option("--samples", bench_options.samples, "test samples per pass (default all)")
+      ->check(CLI::NonNegativeNumber);
 
   CLI11_PARSE(app, argc, argv);
   try {
@@ -95,7 +133,19 @@ int main(int argc, char** argv) {
       return train_command(recipe_path, overrides, resume_dir);
     }
     if (*report) return report_command(run_dirs, report_out, !no_plots);
-    if (*export_cmd) return export_command(export_dir, export_out);
+    if (*export_cmd) {
+      frugal::recipe::ExportOptions options;
+      options.out_dir = export_out;
+      options.kernel = kernel_choice(export_kernel);
+      options.batch = export_batch;
+      return export_command(export_dir, options);
+    }
+    if (*infer) return infer_command(infer_dir, infer_batch);
+    if (*bench_infer) {
+      const auto rows = frugal::recipe::bench_infer_run(bench_dir, bench_options);
+      std::cout << frugal::recipe::bench_infer_table(rows);
+      return 0;
+    }
   } catch (const c10::Error& e) {
     std::cerr << "frugal: error: " << e.what_without_backtrace() << std::endl;
     return 1;

@@ -1,0 +1,250 @@
+#include "frugal/recipe/sparse_model.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <iomanip>
+#include <map>
+#include <sstream>
+
+namespace frugal::recipe {
+
+namespace nn = torch::nn;
+
+namespace {
+
+struct NamedLinear {
+  std::string name;
+  nn::Linear layer;
+};
+
+/// The Linear layers of a built-in classifier in forward order, and its
+/// feature extractor (null for the mlp). Every built-in model computes
+/// features -> flatten -> Linear (-> ReLU -> Linear)*.
+std::pair<nn::Sequential, std::vector<NamedLinear>> decompose(train::Classifier& model) {
+  std::map<std::string, std::shared_ptr<nn::Module>> children;
+  for (const auto& item : model.named_children()) children[item.key()] = item.value();
+  auto child = [&](const std::string& name) {
+    const auto it = children.find(name);
+    TORCH_CHECK(it != children.end(), "sparse inference: model ", model.name(), " has no submodule '", name, "'");
+    return it->second;
+  };
+  auto linear = [&](const std::string& name) {
+    auto impl = std::dynamic_pointer_cast<nn::LinearImpl>(child(name));
+    TORCH_CHECK(impl, "sparse inference: submodule '", name, "' of ", model.name(), " is not a Linear layer");
+    return NamedLinear{name, nn::Linear(impl)};
+  };
+  auto sequential = [&](const std::string& name) {
+    auto impl = std::dynamic_pointer_cast<nn::SequentialImpl>(child(name));
+    TORCH_CHECK(impl, "sparse inference: submodule '", name, "' of ", model.name(), " is not a Sequential");
+    return nn::Sequential(impl);
+  };
+
+  nn::Sequential features{nullptr};
+  std::vector<NamedLinear> layers;
+  if (dynamic_cast<train::MlpImpl*>(&model)) {
+    // body = Linear, ReLU, Linear, ReLU, ...: the ReLUs are re-applied in forward().
+    auto body = sequential("body");
+    const auto modules = body->named_children();
+    TORCH_CHECK(modules.size() % 2 == 0, "sparse inference: mlp body has ", modules.size(),
+                " modules, expected Linear/ReLU pairs");
+    for (size_t i = 0; i < modules.size(); i += 2) {
+      auto impl = std::dynamic_pointer_cast<nn::LinearImpl>(modules[i].value());
+      TORCH_CHECK(impl && std::dynamic_pointer_cast<nn::ReLUImpl>(modules[i + 1].value()),
+                  "sparse inference: mlp body module ", i, " is not a Linear followed by a ReLU");
+      layers.push_back({"body." + modules[i].key(), nn::Linear(impl)});
+    }
+    layers.push_back(linear("head"));
+  } else if (dynamic_cast<train::SmallCnnImpl*>(&model)) {
+    features = sequential("features");
+    layers.push_back(linear("hidden"));
+    layers.push_back(linear("head"));
+  } else if (dynamic_cast<train::ResNetImpl*>(&model)) {
+    features = sequential("features");
+    layers.push_back(linear("head"));
+  } else {
+    TORCH_CHECK(false, "sparse inference: supports the built-in mlp, cnn and resnet20 models, got ", model.name());
+  }
+  return {features, layers};
+}
+
+const char* kernel_name(int64_t code) {
+  switch (code) {
+    case -1: return "dense";
+    case static_cast<int64_t>(kernels::KernelChoice::kAuto): return "sparse (auto)";
+    case static_cast<int64_t>(kernels::KernelChoice::kSparse): return "sparse";
+    case static_cast<int64_t>(kernels::KernelChoice::kDense): return "sparse layer, dense kernel";
+    default: return "?";
+  }
+}
+
+}  // namespace
+
+SparseInferenceImpl::SparseInferenceImpl(const std::shared_ptr<train::Classifier>& model,
+                                         const SparseInferenceOptions& options) {
+  build(model, options, nullptr);
+}
+
+SparseInferenceImpl::SparseInferenceImpl(const std::shared_ptr<train::Classifier>& model,
+                                         const std::vector<int64_t>& layout) {
+  build(model, {}, &layout);
+}
+
+void SparseInferenceImpl::build(const std::shared_ptr<train::Classifier>& model, const SparseInferenceOptions& options,
+                                const std::vector<int64_t>* layout) {
+  TORCH_CHECK(model, "sparse inference: the model is null");
+  TORCH_CHECK(options.batch() >= 1, "sparse inference: batch must be >= 1, got ", options.batch());
+  TORCH_CHECK(options.threads() >= 0, "sparse inference: threads must be >= 0, got ", options.threads());
+  auto [features, layers] = decompose(*model);
+  if (features) features_ = register_module("features", features);
+
+  if (layout) {
+    TORCH_CHECK(layout->size() == layers.size(), "sparse inference: layout has ", layout->size(),
+                " entries but the model has ", layers.size(), " Linear layers");
+    for (int64_t code : *layout)
+      TORCH_CHECK(code >= -1 && code <= static_cast<int64_t>(kernels::KernelChoice::kDense),
+                  "sparse inference: bad layout code ", code, " (expected -1 or a KernelChoice)");
+  }
+  auto eligible = [&](const std::string& name) {
+    if (options.layers().empty()) return true;
+    const auto& l = options.layers();
+    return std::find(l.begin(), l.end(), name) != l.end() ||
+           std::find(l.begin(), l.end(), name + ".weight") != l.end();
+  };
+  for (const auto& wanted : options.layers()) {
+    const bool known = std::any_of(layers.begin(), layers.end(), [&](const NamedLinear& l) {
+      return wanted == l.name || wanted == l.name + ".weight";
+    });
+    TORCH_CHECK(known, "sparse inference: model ", model->name(), " has no Linear layer '", wanted, "'");
+  }
+  const int64_t threads = options.threads() > 0 ? options.threads() : at::get_num_threads();
+
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const auto& [name, source] = layers[i];
+    const auto weight = source->weight.detach();
+    const auto nonzero = weight.ne(0);
+    SparseLayerInfo info;
+    info.name = name;
+    info.out_features = weight.size(0);
+    info.in_features = weight.size(1);
+    info.density = weight.numel() > 0 ? nonzero.sum().item<double>() / static_cast<double>(weight.numel()) : 0.0;
+    int64_t code = -1;
+    if (layout) {
+      code = (*layout)[i];
+    } else if (eligible(name) &&
+               kernels::use_sparse_kernel({info.out_features, info.in_features, options.batch(), threads},
+                                          info.density, options.kernel())) {
+      code = static_cast<int64_t>(options.kernel());
+    }
+    const bool has_bias = source->bias.defined() && source->bias.numel() > 0;
+    const std::string key = "linear" + std::to_string(i);
+    if (code < 0) {
+      auto layer = nn::Linear(nn::LinearOptions(info.in_features, info.out_features).bias(has_bias));
+      layer->weight.copy_(weight);
+      if (has_bias) layer->bias.copy_(source->bias);
+      dense_.push_back(register_module(key, layer));
+      sparse_.push_back(nullptr);
+    } else {
+      auto layer = kernels::SparseLinear(kernels::SparseLinearOptions(info.in_features, info.out_features)
+                                             .bias(has_bias)
+                                             .kernel(static_cast<kernels::KernelChoice>(code)));
+      // Starts from the full pattern (the default density 1): set_pattern()
+      // from an empty one indexes into no values (remap_entries fails).
+      layer->from_dense(weight, nonzero);
+      if (has_bias) layer->bias.copy_(source->bias);
+      sparse_.push_back(register_module(key, layer));
+      dense_.push_back(nullptr);
+    }
+    info.sparse = code >= 0;
+    info_.push_back(info);
+    layout_.push_back(code);
+  }
+  eval();
+}
+
+void SparseInferenceImpl::refresh_layer_info() {
+  torch::NoGradGuard no_grad;
+  for (size_t i = 0; i < info_.size(); ++i) {
+    const auto numel = info_[i].out_features * info_[i].in_features;
+    const double nnz = sparse_[i] ? static_cast<double>(sparse_[i]->values.ne(0).sum().item<int64_t>())
+                                  : static_cast<double>(dense_[i]->weight.ne(0).sum().item<int64_t>());
+    info_[i].density = numel > 0 ? nnz / static_cast<double>(numel) : 0.0;
+  }
+}
+
+torch::Tensor SparseInferenceImpl::forward(torch::Tensor x) {
+  if (features_) x = features_->forward(x);
+  x = x.flatten(1);
+  for (size_t i = 0; i < layout_.size(); ++i) {
+    x = sparse_[i] ? sparse_[i]->forward(x) : dense_[i]->forward(x);
+    if (i + 1 < layout_.size()) x = torch::relu(x);
+  }
+  return x;
+}
+
+std::string SparseInferenceImpl::layer_table() const {
+  std::ostringstream out;
+  out << "| layer | shape | density | kernel |\n|---|---|---|---|\n";
+  for (size_t i = 0; i < info_.size(); ++i) {
+    const auto& l = info_[i];
+    out << "| " << l.name << " | " << l.out_features << "x" << l.in_features << " | " << std::fixed
+        << std::setprecision(4) << l.density << " | " << kernel_name(layout_[i]) << " |\n";
+  }
+  return out.str();
+}
+
+void save_sparse_model(SparseInferenceImpl& model, const std::string& path) {
+  torch::serialize::OutputArchive archive, weights;
+  model.save(weights);
+  archive.write("model", weights);
+  archive.write("layout", torch::tensor(model.layout(), torch::kInt64));
+  archive.save_to(path);
+}
+
+SparseInference load_sparse_model(const std::string& path, const std::shared_ptr<train::Classifier>& architecture) {
+  torch::serialize::InputArchive archive, weights;
+  try {
+    archive.load_from(path);
+  } catch (const c10::Error&) {
+    TORCH_CHECK(false, "sparse model: ", path, " is not a readable model file");
+  }
+  torch::Tensor layout;
+  TORCH_CHECK(archive.try_read("layout", layout) && archive.try_read("model", weights), "sparse model: ", path,
+              " has no \"layout\" and \"model\" entries (not written by save_sparse_model)");
+  TORCH_CHECK(layout.dim() == 1 && layout.scalar_type() == torch::kInt64, "sparse model: ", path,
+              " has a malformed layout of shape ", layout.sizes());
+  const auto codes = std::vector<int64_t>(layout.data_ptr<int64_t>(), layout.data_ptr<int64_t>() + layout.numel());
+  SparseInference model(architecture, codes);
+  try {
+    model->load(weights);
+  } catch (const c10::Error& e) {
+    TORCH_CHECK(false, "sparse model: ", path, " does not fit the model: ", e.what_without_backtrace());
+  }
+  // Module::load does not check shapes; a file for another architecture must
+  // not run on silently. The sparse layers check theirs in pattern().
+  for (size_t i = 0; i < codes.size(); ++i) {
+    const auto& info = model->layer_info()[i];
+    const auto child = model->named_children()["linear" + std::to_string(i)];
+    if (auto dense = std::dynamic_pointer_cast<nn::LinearImpl>(child)) {
+      TORCH_CHECK(dense->weight.sizes() == torch::IntArrayRef({info.out_features, info.in_features}),
+                  "sparse model: ", path, " holds a weight of shape ", dense->weight.sizes(), " for layer ", info.name,
+                  ", expected [", info.out_features, ", ", info.in_features, "]");
+    } else {
+      auto sparse = std::dynamic_pointer_cast<kernels::SparseLinearImpl>(child);
+      TORCH_CHECK(sparse, "sparse model: layer ", info.name, " is neither Linear nor SparseLinear");
+      try {
+        sparse->pattern();
+      } catch (const c10::Error& e) {
+        TORCH_CHECK(false, "sparse model: ", path, " holds a bad pattern for layer ", info.name, ": ",
+                    e.what_without_backtrace());
+      }
+      TORCH_CHECK(!sparse->bias.defined() || sparse->bias.numel() == info.out_features, "sparse model: ", path,
+                  " holds a bias of ", sparse->bias.numel(), " entries for layer ", info.name);
+    }
+  }
+  model->refresh_layer_info();
+  return model;
+}
+
+}  // namespace frugal::recipe
