@@ -1,5 +1,6 @@
 #include "frugal/train/trainer.h"
 
+#include "frugal/kernels/dispatch.h"
 #include "frugal/train/progress.h"
 
 #include <torch/torch.h>
@@ -61,7 +62,8 @@ void write_atomically(const std::string& path,
 int64_t set_threads(int64_t threads) {
   TORCH_CHECK(threads >= 0, "threads must be >= 0 (0 = all cores), got ", threads);
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  torch::set_num_threads(static_cast<int>(threads));
+  // Also sizes OpenBLAS's own pool, which torch::set_num_threads does not reach.
+  kernels::set_num_threads(threads);
   return threads;
 }
 
