@@ -1,5 +1,6 @@
 // Pure functions of sparse training: density distributions, the seeded
 // sampler, the drop schedule and SNFS growth redistribution.
+#include "support/expect_error.h"
 #include "frugal/sparse/distribution.h"
 #include "frugal/sparse/dynamic_sparsity.h"
 #include "frugal/sparse/random.h"
@@ -30,16 +31,7 @@ int64_t total_of(const Shapes& shapes) {
 
 int64_t sum(const std::vector<int64_t>& v) { return std::accumulate(v.begin(), v.end(), int64_t{0}); }
 
-template <typename F>
-void expect_error(F&& f, const std::string& fragment) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error containing '" << fragment << "'";
-  } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
-        << "message was: " << e.what_without_backtrace();
-  }
-}
+using frugal_test::expect_error;
 
 }  // namespace
 

@@ -1,5 +1,6 @@
 // DynamicSparsity driven by a hand-written loop that calls the hook the way
 // include/frugal/train/hook.h documents.
+#include "support/expect_error.h"
 #include "frugal/sparse/dynamic_sparsity.h"
 
 #include <gtest/gtest.h>
@@ -127,16 +128,7 @@ void expect_masked_weights_zero(const MaskSet& masks) {
         << p.name << " has a non-zero inactive weight";
 }
 
-template <typename F>
-void expect_error(F&& f, const std::string& fragment) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error containing '" << fragment << "'";
-  } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
-        << "message was: " << e.what_without_backtrace();
-  }
-}
+using frugal_test::expect_error;
 
 torch::Tensor state_tensor(torch::optim::Optimizer& opt, const torch::Tensor& p,
                            const std::string& which) {

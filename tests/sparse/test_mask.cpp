@@ -1,4 +1,5 @@
 // The shared mask layer: which weights are masked, applying masks, save/load.
+#include "support/expect_error.h"
 #include "frugal/sparse/mask.h"
 
 #include <gtest/gtest.h>
@@ -23,16 +24,7 @@ struct Net : torch::nn::Module {
   torch::nn::LayerNorm norm{nullptr};
 };
 
-template <typename F>
-void expect_error(F&& f, const std::string& fragment) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error containing '" << fragment << "'";
-  } catch (const c10::Error& e) {
-    EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
-        << "message was: " << e.what_without_backtrace();
-  }
-}
+using frugal_test::expect_error;
 
 }  // namespace
 
