@@ -1,3 +1,4 @@
+#include "support/expect_error.h"
 #include "frugal/data/dataset.h"
 
 #include <gtest/gtest.h>
@@ -22,15 +23,7 @@ TensorDataset six_samples() {
   return d;
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  ADD_FAILURE() << "expected a c10::Error";
-  return "";
-}
+using frugal_test::error_of;
 
 TEST(FilterClasses, RelabelNumbersKeptClassesInTheGivenOrder) {
   TensorDataset out = filter_classes(six_samples(), {2, 0}, /*relabel=*/true);

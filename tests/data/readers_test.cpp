@@ -1,3 +1,4 @@
+#include "support/expect_error.h"
 #include "frugal/data/readers.h"
 
 #include <gtest/gtest.h>
@@ -96,16 +97,7 @@ torch::Tensor scaled(const Bytes& bytes) {
   return t;
 }
 
-/// The one-line message `fn` throws; fails the test when it does not throw.
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  ADD_FAILURE() << "expected a c10::Error";
-  return "";
-}
+using frugal_test::error_of;
 
 void expect_error(const std::function<void()>& fn, const std::vector<std::string>& parts) {
   const std::string msg = error_of(fn);

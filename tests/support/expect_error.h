@@ -4,6 +4,7 @@
 #include <c10/util/Exception.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <string>
 
 namespace frugal_test {
@@ -17,6 +18,17 @@ void expect_error(F&& f, const std::string& fragment) {
     EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)
         << "message was: " << e.what_without_backtrace();
   }
+}
+
+/// The one-line message `fn` throws; fails the test when it does not throw.
+inline std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  ADD_FAILURE() << "expected a c10::Error";
+  return "";
 }
 
 }  // namespace frugal_test
