@@ -48,12 +48,6 @@ int report_command(const std::vector<std::string>& dirs, std::string out_dir, bo
   return 0;
 }
 
-frugal::kernels::KernelChoice kernel_choice(const std::string& name) {
-  if (name == "sparse") return frugal::kernels::KernelChoice::kSparse;
-  if (name == "dense") return frugal::kernels::KernelChoice::kDense;
-  return frugal::kernels::KernelChoice::kAuto;
-}
-
 int export_command(const std::string& run_dir, const frugal::recipe::ExportOptions& options) {
   auto result = frugal::recipe::export_run(run_dir, options);
   std::cout << result.remaining.table() << "\nmodel: " << result.model_path
@@ -136,7 +130,7 @@ int main(int argc, char** argv) {
     if (*export_cmd) {
       frugal::recipe::ExportOptions options;
       options.out_dir = export_out;
-      options.kernel = kernel_choice(export_kernel);
+      options.kernel = frugal::kernels::parse_kernel_choice(export_kernel);
       options.batch = export_batch;
       return export_command(export_dir, options);
     }

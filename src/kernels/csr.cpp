@@ -221,6 +221,11 @@ torch::Tensor remap_entries(const torch::Tensor& old, const torch::Tensor& sourc
     TORCH_CHECK(lo >= -1 && hi < old.size(0), "remap_entries: source holds ", lo, "..", hi,
                 " but old has ", old.size(0), " entries");
   }
+  if (old.size(0) == 0) {  // every entry is new (index_select has nothing to gather from)
+    auto sizes = old.sizes().vec();
+    sizes[0] = source.numel();
+    return at::zeros(sizes, old.options());
+  }
   auto out = old.index_select(0, source.clamp_min(0));
   std::vector<int64_t> shape(static_cast<size_t>(old.dim()), 1);
   shape[0] = source.numel();

@@ -158,6 +158,22 @@ double measure_crossover_density(const LinearShape& shape) {
 void set_crossover_source(CrossoverSource source) { g_source.store(source); }
 CrossoverSource crossover_source() { return g_source.load(); }
 
+KernelChoice parse_kernel_choice(const std::string& name) {
+  if (name == "auto") return KernelChoice::kAuto;
+  if (name == "sparse") return KernelChoice::kSparse;
+  if (name == "dense") return KernelChoice::kDense;
+  TORCH_CHECK(false, "unknown kernel choice '", name, "' (expected auto, sparse or dense)");
+}
+
+std::string to_string(KernelChoice choice) {
+  switch (choice) {
+    case KernelChoice::kAuto: return "auto";
+    case KernelChoice::kSparse: return "sparse";
+    case KernelChoice::kDense: return "dense";
+  }
+  TORCH_CHECK(false, "invalid KernelChoice value ", static_cast<int>(choice));
+}
+
 double crossover_density(const LinearShape& shape) {
   return crossover_source() == CrossoverSource::kMeasure ? measure_crossover_density(shape)
                                                          : table_crossover_density(shape);
@@ -171,6 +187,17 @@ bool use_sparse_kernel(const LinearShape& shape, double density, KernelChoice ch
     case KernelChoice::kAuto: break;
   }
   return density < crossover_density(shape);
+}
+
+bool KernelDecisions::use_sparse(int64_t out_features, int64_t in_features, int64_t batch, double density,
+                                 KernelChoice choice) {
+  if (choice != KernelChoice::kAuto) return choice == KernelChoice::kSparse;
+  const int64_t threads = at::get_num_threads();
+  const auto key = std::make_pair(batch, threads);
+  if (const auto it = cache_.find(key); it != cache_.end()) return it->second;
+  const bool sparse = use_sparse_kernel(LinearShape{out_features, in_features, batch, threads}, density, choice);
+  cache_.emplace(key, sparse);
+  return sparse;
 }
 
 void set_num_threads(int64_t threads) {

@@ -251,7 +251,7 @@ void SparseLinearImpl::install(const CsrPattern& next) {
   stamp_col_idx_ = col_idx.data_ptr();
   stamp_version_ = static_cast<int64_t>(row_ptr._version() + col_idx._version());
   stamp_nnz_ = col_idx.numel();
-  choice_cache_.clear();
+  decisions_.clear();
 }
 
 const CsrPattern& SparseLinearImpl::pattern() const {
@@ -268,7 +268,7 @@ const CsrPattern& SparseLinearImpl::pattern() const {
     stamp_col_idx_ = col_idx.data_ptr();
     stamp_version_ = static_cast<int64_t>(row_ptr._version() + col_idx._version());
     stamp_nnz_ = col_idx.numel();
-    choice_cache_.clear();
+    decisions_.clear();
   }
   return pattern_;
 }
@@ -311,16 +311,8 @@ torch::Tensor SparseLinearImpl::to_dense() const {
 torch::Tensor SparseLinearImpl::mask() const { return pattern().to_mask(); }
 
 bool SparseLinearImpl::uses_sparse_kernel(int64_t batch) const {
-  const CsrPattern& p = pattern();
-  if (options.kernel() != KernelChoice::kAuto) return options.kernel() == KernelChoice::kSparse;
-  const int64_t threads = at::get_num_threads();
-  const auto key = std::make_pair(batch, threads);
-  const auto it = choice_cache_.find(key);
-  if (it != choice_cache_.end()) return it->second;
-  const bool sparse =
-      use_sparse_kernel(LinearShape{options.out_features(), options.in_features(), batch, threads}, p.density());
-  choice_cache_.emplace(key, sparse);
-  return sparse;
+  const double density = pattern().density();
+  return decisions_.use_sparse(options.out_features(), options.in_features(), batch, density, options.kernel());
 }
 
 torch::Tensor SparseLinearImpl::forward(const torch::Tensor& input) {

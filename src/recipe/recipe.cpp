@@ -99,6 +99,7 @@ const std::vector<std::pair<std::string, Binding>>& sections() {
          b.bind("momentum", r.sparse.momentum);
          b.bind("dense_layers", r.sparse.dense_layers);
          b.bind("include", r.sparse.include);
+         b.bind("kernel", r.sparse.kernel);
        }},
       {"prune",
        [](Recipe& r, SectionBinder& b) {
@@ -224,7 +225,8 @@ sparse::DynamicSparsityOptions Recipe::sparse_options() const {
       .momentum(sparse.momentum)
       .seed(run.seed)
       .dense_layers(sparse.dense_layers)
-      .include(sparse.include);
+      .include(sparse.include)
+      .kernel(kernels::parse_kernel_choice(sparse.kernel));
 }
 
 prune::PruneOptions Recipe::prune_options() const {

@@ -284,6 +284,36 @@ constexpr const char* kUpdatesKey = "updates";
 
 }  // namespace
 
+namespace {
+
+/// The MaskedLinear of each masked weight that may run the CSR kernels.
+std::vector<std::shared_ptr<kernels::MaskedLinearImpl>> find_kernel_layers(torch::nn::Module& model,
+                                                                            const MaskSet& masks,
+                                                                            const std::vector<bool>& frozen,
+                                                                            kernels::KernelChoice choice) {
+  std::vector<std::shared_ptr<kernels::MaskedLinearImpl>> layers(masks.size());
+  if (choice == kernels::KernelChoice::kDense) return layers;
+  const auto modules = model.named_modules();
+  const std::string suffix = ".weight";
+  for (size_t i = 0; i < masks.size(); ++i) {
+    const auto& name = masks.params()[i].name;
+    if (frozen[i] || name.size() <= suffix.size() ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const auto* module = modules.find(name.substr(0, name.size() - suffix.size()));
+    if (module == nullptr) continue;
+    layers[i] = std::dynamic_pointer_cast<kernels::MaskedLinearImpl>(*module);
+    TORCH_CHECK(layers[i] != nullptr || choice != kernels::KernelChoice::kSparse ||
+                    std::dynamic_pointer_cast<torch::nn::LinearImpl>(*module) == nullptr,
+                "sparse kernel 'sparse': layer '", name,
+                "' is a torch::nn::Linear; the CSR kernels need a frugal::kernels::MaskedLinear there "
+                "(or use kernel 'auto' or 'dense')");
+  }
+  return layers;
+}
+
+}  // namespace
+
 DynamicSparsity::DynamicSparsity(DynamicSparsityOptions options) : options_(std::move(options)) {
   options_.validate();
 }
@@ -316,9 +346,15 @@ void DynamicSparsity::on_train_begin(train::TrainContext& context) {
     if (options_.method() == SparseMethod::kMomentum)
       momentum_.push_back(torch::zeros_like(p.weight, torch::MemoryFormat::Contiguous));
   }
+  kernel_layers_ = find_kernel_layers(*context.model, masks_, frozen_, options_.kernel());
   updates_ = 0;
   last_update_ = MaskUpdateRecord();
   if (!loaded_.empty()) apply_loaded();
+}
+
+void DynamicSparsity::set_kernel_patterns() {
+  for (size_t i = 0; i < kernel_layers_.size(); ++i)
+    if (kernel_layers_[i]) kernel_layers_[i]->set_pattern(masks_.params()[i].mask, options_.kernel());
 }
 
 bool DynamicSparsity::is_update_step(const train::StepInfo& info) const {
@@ -335,12 +371,20 @@ double DynamicSparsity::drop_fraction(const train::StepInfo& info) const {
 void DynamicSparsity::mask_weights_if_pending() {
   if (!weights_pending_) return;
   masks_.apply_to_weights();
+  set_kernel_patterns();
   weights_pending_ = false;
 }
 
 void DynamicSparsity::before_forward(bool training, const train::StepInfo& info) {
   TORCH_CHECK(context_ != nullptr, "DynamicSparsity::before_forward called before on_train_begin");
   mask_weights_if_pending();
+  // Growth by gradient needs the dense gradient at update steps, growth by
+  // momentum at every step until T_end: those forwards run dense.
+  const bool dense_gradient =
+      training && ((options_.method() == SparseMethod::kGradient && is_update_step(info)) ||
+                   (options_.method() == SparseMethod::kMomentum && info.progress < options_.t_end()));
+  for (auto& layer : kernel_layers_)
+    if (layer) layer->set_dense_gradient(dense_gradient);
 }
 
 void DynamicSparsity::before_step(const train::StepInfo& info) {
@@ -378,8 +422,10 @@ std::vector<torch::Tensor> DynamicSparsity::statistics_to_average() const {
 
 void DynamicSparsity::after_step(const train::StepInfo& info) {
   TORCH_CHECK(context_ != nullptr, "DynamicSparsity::after_step called before on_train_begin");
-  masks_.apply_to_weights();
-  weights_pending_ = false;
+  if (weights_pending_)
+    mask_weights_if_pending();
+  else
+    masks_.apply_to_weights();
   if (is_update_step(info)) {
     TORCH_CHECK(options_.method() != SparseMethod::kGradient || !dense_grad_.empty(),
                 "gradient growth at step ", info.step,
@@ -484,6 +530,7 @@ void DynamicSparsity::update_masks(const train::StepInfo& info) {
     last_update_.grown[i] = positions;
   }
   for (size_t i = 0; i < n; ++i) union_[i].logical_or_(params[i].mask);
+  set_kernel_patterns();
   ++updates_;
   last_update_.update_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -533,6 +580,14 @@ void DynamicSparsity::on_train_end(nlohmann::json& summary) {
   summary["mask_updates"] = updates_;
   summary["active_weights"] = masks_.active();
   summary["masked_weights"] = masks_.total();
+  auto kernel_layers = nlohmann::json::array();
+  for (size_t i = 0; i < kernel_layers_.size(); ++i)
+    if (kernel_layers_[i] && kernel_layers_[i]->has_pattern()) kernel_layers.push_back(masks_.params()[i].name);
+  summary["kernel_layers"] = kernel_layers;
+  // The patterns are an execution detail of this run: the model leaves it
+  // as a plain (masked) dense model.
+  for (auto& layer : kernel_layers_)
+    if (layer) layer->clear_pattern();
 }
 
 void DynamicSparsity::save(torch::serialize::OutputArchive& archive) const {

@@ -14,11 +14,11 @@ MlpImpl::MlpImpl(int64_t in_features, std::vector<int64_t> hidden, int64_t num_c
   int64_t width = in_features;
   for (int64_t h : hidden) {
     TORCH_CHECK(h > 0, "mlp: hidden widths must be > 0, got ", h);
-    body_->push_back(nn::Linear(width, h));
+    body_->push_back(kernels::MaskedLinear(width, h));
     body_->push_back(nn::ReLU());
     width = h;
   }
-  head_ = register_module("head", nn::Linear(width, num_classes));
+  head_ = register_module("head", kernels::MaskedLinear(width, num_classes));
 }
 
 torch::Tensor MlpImpl::forward(torch::Tensor x) {
@@ -26,7 +26,7 @@ torch::Tensor MlpImpl::forward(torch::Tensor x) {
 }
 
 void MlpImpl::replace_head(int64_t num_classes) {
-  head_ = replace_module("head", nn::Linear(head_->options.in_features(), num_classes));
+  head_ = replace_module("head", kernels::MaskedLinear(head_->options.in_features(), num_classes));
 }
 
 SmallCnnImpl::SmallCnnImpl(int64_t in_channels, int64_t image_size, int64_t num_classes) {
@@ -38,8 +38,8 @@ SmallCnnImpl::SmallCnnImpl(int64_t in_channels, int64_t image_size, int64_t num_
                      nn::MaxPool2d(2), nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)),
                      nn::ReLU(), nn::MaxPool2d(2)));
   const int64_t side = image_size / 4;
-  hidden_ = register_module("hidden", nn::Linear(64 * side * side, 128));
-  head_ = register_module("head", nn::Linear(128, num_classes));
+  hidden_ = register_module("hidden", kernels::MaskedLinear(64 * side * side, 128));
+  head_ = register_module("head", kernels::MaskedLinear(128, num_classes));
 }
 
 torch::Tensor SmallCnnImpl::forward(torch::Tensor x) {
@@ -47,7 +47,7 @@ torch::Tensor SmallCnnImpl::forward(torch::Tensor x) {
 }
 
 void SmallCnnImpl::replace_head(int64_t num_classes) {
-  head_ = replace_module("head", nn::Linear(128, num_classes));
+  head_ = replace_module("head", kernels::MaskedLinear(128, num_classes));
 }
 
 namespace {
@@ -98,7 +98,7 @@ ResNetImpl::ResNetImpl(int64_t in_channels, int64_t num_classes, int64_t blocks_
     }
   }
   features_->push_back(nn::AdaptiveAvgPool2d(1));
-  head_ = register_module("head", nn::Linear(64, num_classes));
+  head_ = register_module("head", kernels::MaskedLinear(64, num_classes));
 }
 
 torch::Tensor ResNetImpl::forward(torch::Tensor x) {
@@ -106,7 +106,7 @@ torch::Tensor ResNetImpl::forward(torch::Tensor x) {
 }
 
 void ResNetImpl::replace_head(int64_t num_classes) {
-  head_ = replace_module("head", nn::Linear(64, num_classes));
+  head_ = replace_module("head", kernels::MaskedLinear(64, num_classes));
 }
 
 const std::vector<std::string>& model_names() {

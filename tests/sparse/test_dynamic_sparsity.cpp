@@ -42,6 +42,19 @@ struct Cnn : torch::nn::Module {
   torch::nn::Linear fc{nullptr};
 };
 
+/// Mlp with MaskedLinear layers: what the sparse kernels train.
+struct KernelMlp : torch::nn::Module {
+  KernelMlp() {
+    fc1 = register_module("fc1", frugal::kernels::MaskedLinear(64, 40));
+    fc2 = register_module("fc2", frugal::kernels::MaskedLinear(40, 24));
+    fc3 = register_module("fc3", frugal::kernels::MaskedLinear(24, 4));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    return fc3(torch::relu(fc2(torch::relu(fc1(x.view({x.size(0), -1}))))));
+  }
+  frugal::kernels::MaskedLinear fc1{nullptr}, fc2{nullptr}, fc3{nullptr};
+};
+
 enum class Opt { kSgd, kAdamW, kNone };
 
 /// One model, optimizer, hook and fixed data, trained step by step.
@@ -521,4 +534,70 @@ TEST(DynamicSparsity, BadOptionsAreClearErrors) {
   expect_error([&] { run.begin(); }, "dense layer pattern 'fc9' matches no Linear or Conv layer");
   Harness<Mlp> low(DynamicSparsityOptions(0.001).distribution(Distribution::kUniform));
   expect_error([&] { low.begin(); }, "leaves layer 'fc3.weight'");
+}
+
+using frugal::kernels::KernelChoice;
+
+TEST(DynamicSparsity, SparseKernelTrainingEqualsMaskedDenseTrainingForEveryMethod) {
+  for (auto method : {SparseMethod::kRandom, SparseMethod::kGradient, SparseMethod::kMomentum}) {
+    for (auto opt : {Opt::kSgd, Opt::kAdamW}) {
+      SCOPED_TRACE(to_string(method) + (opt == Opt::kSgd ? " sgd" : " adamw"));
+      Harness<KernelMlp> sparse(busy(method).kernel(KernelChoice::kSparse), opt);
+      Harness<KernelMlp> dense(busy(method).kernel(KernelChoice::kDense), opt);
+      sparse.begin();
+      dense.begin();
+      int64_t sparse_steps = 0;
+      sparse.steps(0, 30, [&](const StepInfo& i) {
+        // The step's forward ran sparse unless it needed the dense gradient:
+        // RigL at update steps, SNFS at every step before T_end (= 1 here).
+        const bool ran_sparse = !sparse.model->fc1->dense_gradient();
+        EXPECT_TRUE(sparse.model->fc1->has_pattern());
+        EXPECT_EQ(ran_sparse, method == SparseMethod::kRandom ||
+                                  (method == SparseMethod::kGradient && !sparse.hook.is_update_step(i)))
+            << "step " << i.step;
+        sparse_steps += ran_sparse;
+        EXPECT_TRUE(sparse.model->fc1->pattern().to_mask().equal(sparse.hook.masks().params()[0].mask));
+      });
+      dense.steps(0, 30);
+      EXPECT_FALSE(dense.model->fc1->has_pattern());
+      if (method != SparseMethod::kMomentum) EXPECT_GE(sparse_steps, 20);
+      EXPECT_EQ(sparse.hook.updates(), 10);
+      for (size_t l = 0; l < sparse.hook.masks().size(); ++l)
+        EXPECT_TRUE(sparse.hook.masks().params()[l].mask.equal(dense.hook.masks().params()[l].mask))
+            << "layer " << l << " chose another mask";
+      const auto a = sparse.model->named_parameters(), b = dense.model->named_parameters();
+      for (const auto& item : a)
+        EXPECT_TRUE(torch::allclose(item.value(), b[item.key()], 1e-4, 1e-5))
+            << item.key() << " differs by " << (item.value() - b[item.key()]).abs().max().item<float>();
+      expect_masked_weights_zero(sparse.hook.masks());
+    }
+  }
+}
+
+TEST(DynamicSparsity, KernelLayersAreReportedAndLoseTheirPatternAtTrainEnd) {
+  Harness<KernelMlp> run(
+      busy(SparseMethod::kGradient).distribution(Distribution::kUniform).kernel(KernelChoice::kSparse));
+  run.begin();
+  run.steps(0, 4);
+  EXPECT_TRUE(run.model->fc2->has_pattern());
+  nlohmann::json summary;
+  run.hook.on_train_end(summary);
+  EXPECT_EQ(summary["kernel_layers"], nlohmann::json({"fc1.weight", "fc2.weight", "fc3.weight"}));
+  EXPECT_FALSE(run.model->fc2->has_pattern());
+
+  Harness<KernelMlp> off(busy(SparseMethod::kGradient).kernel(KernelChoice::kDense));
+  off.begin();
+  off.steps(0, 2);
+  nlohmann::json none;
+  off.hook.on_train_end(none);
+  EXPECT_TRUE(none["kernel_layers"].empty());
+}
+
+TEST(DynamicSparsity, ForcedSparseKernelsRejectAPlainTorchLinear) {
+  Harness<Mlp> run(busy(SparseMethod::kGradient).kernel(KernelChoice::kSparse));
+  expect_error([&] { run.begin(); }, "layer 'fc1.weight' is a torch::nn::Linear");
+  Harness<Mlp> automatic(busy(SparseMethod::kGradient).kernel(KernelChoice::kAuto));
+  automatic.begin();  // plain Linear layers simply stay masked dense
+  automatic.steps(0, 3);
+  expect_masked_weights_zero(automatic.hook.masks());
 }

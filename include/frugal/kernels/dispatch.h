@@ -14,6 +14,9 @@
 /// 2020 (crossover densities of sparse vs dense on CPU).
 
 #include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
 
 namespace frugal::kernels {
 
@@ -27,6 +30,10 @@ enum class KernelChoice {
   /// Always torch::linear on the densified weight.
   kDense,
 };
+
+/// "auto", "sparse" or "dense". Throws on any other name.
+KernelChoice parse_kernel_choice(const std::string& name);
+std::string to_string(KernelChoice choice);
 
 /// Where kAuto takes the crossover density from.
 enum class CrossoverSource {
@@ -66,6 +73,20 @@ double crossover_density(const LinearShape& shape);
 /// Whether a layer of the given density should run the sparse kernel:
 /// kSparse -> true, kDense -> false, kAuto -> density < crossover_density(shape).
 bool use_sparse_kernel(const LinearShape& shape, double density, KernelChoice choice = KernelChoice::kAuto);
+
+/// One layer's kAuto decisions, cached per (batch, threads): a layer asks on
+/// every call, and the crossover lookup (or measurement) is not free.
+class KernelDecisions {
+ public:
+  /// use_sparse_kernel() for a [out, in] layer of `density` at `batch` rows
+  /// and the current intra-op thread count.
+  bool use_sparse(int64_t out_features, int64_t in_features, int64_t batch, double density, KernelChoice choice);
+  /// Forgets every decision; call when the layer's density changes.
+  void clear() { cache_.clear(); }
+
+ private:
+  std::map<std::pair<int64_t, int64_t>, bool> cache_;
+};
 
 /// Sets the threads of LibTorch's intra-op pool (torch::set_num_threads) and
 /// of OpenBLAS's own pool. Debian's LibTorch calls OpenBLAS's pthread build,

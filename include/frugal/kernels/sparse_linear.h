@@ -21,9 +21,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
-#include <map>
 #include <ostream>
-#include <utility>
 
 namespace frugal::kernels {
 
@@ -137,7 +135,7 @@ class SparseLinearImpl : public torch::nn::Cloneable<SparseLinearImpl> {
   mutable const void* stamp_col_idx_ = nullptr;
   mutable int64_t stamp_version_ = -1;
   mutable int64_t stamp_nnz_ = -1;
-  mutable std::map<std::pair<int64_t, int64_t>, bool> choice_cache_;
+  mutable KernelDecisions decisions_;
 };
 
 TORCH_MODULE(SparseLinear);

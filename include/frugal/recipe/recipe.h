@@ -119,6 +119,10 @@ struct SparseSection {
   std::vector<std::string> dense_layers;
   /// Regular expressions of the weights to mask. Default: every Linear and Conv weight.
   std::vector<std::string> include;
+  /// Whether the masked Linear layers multiply with the CSR kernels: "auto"
+  /// (where measured faster than dense for the batch and threads), "sparse"
+  /// (always) or "dense" (never). Default "auto".
+  std::string kernel = "auto";
 };
 
 struct PruneSection {

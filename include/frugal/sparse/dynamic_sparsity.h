@@ -41,6 +41,8 @@
 /// - Layers kept dense (DynamicSparsityOptions::dense_layers) are not masked
 ///   at all; the target density applies to the masked layers only.
 
+#include "frugal/kernels/dispatch.h"
+#include "frugal/kernels/masked_linear.h"
 #include "frugal/sparse/distribution.h"
 #include "frugal/sparse/mask.h"
 #include "frugal/sparse/random.h"
@@ -149,6 +151,14 @@ struct DynamicSparsityOptions {
   /// Regular expressions of the weights to mask. Default: every Linear and
   /// Conv weight.
   TORCH_ARG(std::vector<std::string>, include);
+  /// Whether masked kernels::MaskedLinear layers (the built-in models' Linear
+  /// layers) run their products on the CSR kernels: kAuto where the measured
+  /// crossover density says it is faster for the call's batch and threads,
+  /// kSparse always, kDense never. Conv layers and plain torch::nn::Linear
+  /// layers stay masked dense (kSparse rejects a masked torch::nn::Linear).
+  /// The forwards of RigL's update steps, and SNFS's until T_end (it needs the
+  /// dense gradient every step), run dense. Default kAuto.
+  TORCH_ARG(kernels::KernelChoice, kernel) = kernels::KernelChoice::kAuto;
 
  public:
   /// Throws a clear error for any value out of range.
@@ -177,6 +187,11 @@ struct MaskUpdateRecord {
 /// {"event": "mask_update", "step", "epoch", "drop_fraction", "itop_rate",
 ///  "itop_rate_per_layer": {name: rate}, "density", "update_ms"}.
 ///
+/// Sparse kernels: with options().kernel() other than kDense, each masked
+/// kernels::MaskedLinear gets its mask as CSR pattern when the masks are
+/// applied and after each update, and loses it at on_train_end; the masks
+/// stay the truth (weights outside them are zero either way).
+///
 /// Distributed runs: give every process the same seed, and average the
 /// tensors of statistics_to_average() across processes after before_step,
 /// together with the gradients; then all processes take the same decisions.
@@ -193,7 +208,8 @@ class DynamicSparsity : public train::TrainHook {
   /// Adds "density" and "itop_rate".
   void on_epoch_end(int64_t epoch, nlohmann::json& record) override;
   /// Adds "density", "itop_rate", "itop_rate_per_layer", "mask_updates",
-  /// "active_weights" and "masked_weights".
+  /// "active_weights", "masked_weights" and "kernel_layers" (the layers that
+  /// had a CSR pattern, whose products ran sparse where the kernel choice said so).
   void on_train_end(nlohmann::json& summary) override;
   /// Masks, union masks, the generator state, the update count and (SNFS) the
   /// momentum; the schedule itself is a function of StepInfo.
@@ -231,6 +247,8 @@ class DynamicSparsity : public train::TrainHook {
   void update_masks(const train::StepInfo& info);
   torch::Tensor grow(size_t layer, int64_t count);
   void apply_loaded();
+  /// Gives each kernel layer its current mask as pattern.
+  void set_kernel_patterns();
 
   DynamicSparsityOptions options_;
   train::TrainContext* context_ = nullptr;
@@ -248,6 +266,9 @@ class DynamicSparsity : public train::TrainHook {
   Rng rng_;
   int64_t updates_ = 0;
   MaskUpdateRecord last_update_;
+  /// Per masked layer, its MaskedLinear when it runs the CSR kernels (null
+  /// for Conv, plain Linear, layers kept dense, and under kDense).
+  std::vector<std::shared_ptr<kernels::MaskedLinearImpl>> kernel_layers_;
   /// Tensors read by load() before on_train_begin built the masks.
   std::map<std::string, torch::Tensor> loaded_;
 };

@@ -1,6 +1,10 @@
 #pragma once
 /// Built-in models. They are ordinary torch::nn::Modules; the trainer works on
 /// any module with `Tensor forward(Tensor)` through torch::nn::AnyModule.
+/// Their Linear layers are kernels::MaskedLinear (a torch::nn::Linear that
+/// sparse training can switch to the CSR kernels).
+
+#include "frugal/kernels/masked_linear.h"
 
 #include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
@@ -34,7 +38,7 @@ class MlpImpl : public Classifier {
 
  private:
   torch::nn::Sequential body_{nullptr};
-  torch::nn::Linear head_{nullptr};
+  kernels::MaskedLinear head_{nullptr};
 };
 
 /// Small CNN for 28x28 inputs: two 3x3 conv + ReLU + 2x2 max-pool stages
@@ -48,8 +52,8 @@ class SmallCnnImpl : public Classifier {
 
  private:
   torch::nn::Sequential features_{nullptr};
-  torch::nn::Linear hidden_{nullptr};
-  torch::nn::Linear head_{nullptr};
+  kernels::MaskedLinear hidden_{nullptr};
+  kernels::MaskedLinear head_{nullptr};
 };
 
 /// ResNet-20 style network for 32x32 inputs (He et al. 2016, CIFAR variant):
@@ -64,7 +68,7 @@ class ResNetImpl : public Classifier {
 
  private:
   torch::nn::Sequential features_{nullptr};
-  torch::nn::Linear head_{nullptr};
+  kernels::MaskedLinear head_{nullptr};
 };
 
 /// What build_model() needs.
