@@ -2,6 +2,7 @@
 #include <frugal/kernels/sparse_linear.h>
 
 #include <ATen/ATen.h>
+#include <torch/nn/functional/linear.h>
 
 namespace frugal::kernels {
 namespace {
@@ -24,7 +25,42 @@ void MaskedLinearImpl::set_pattern(const torch::Tensor& mask, KernelChoice kerne
   decisions_.clear();
 }
 
+torch::Tensor MaskedLinearImpl::set_compact_pattern(const torch::Tensor& mask, KernelChoice kernel) {
+  TORCH_CHECK(weight.scalar_type() == at::kFloat && weight.device().is_cpu(),
+              "MaskedLinear::set_compact_pattern: the compact form needs a float32 CPU weight, got ", weight.toString());
+  const CsrPattern previous = values_.defined() ? pattern_ : CsrPattern();
+  set_pattern(mask, kernel);
+  torch::NoGradGuard no_grad;
+  const auto gathered = weight.detach().reshape({-1}).index_select(0, flat_indices_);
+  if (!values_.defined()) {
+    values_ = gathered.clone().requires_grad_(true);
+    return at::full({pattern_.nnz()}, -1, at::kLong);
+  }
+  if (values_.numel() == gathered.numel())
+    values_.copy_(gathered);
+  else
+    values_.set_data(gathered.clone());
+  dense_weight_ = torch::Tensor();
+  return previous.rows() == pattern_.rows() && previous.cols() == pattern_.cols()
+             ? pattern_source(previous, pattern_)
+             : at::full({pattern_.nnz()}, -1, at::kLong);
+}
+
+void MaskedLinearImpl::write_back() {
+  TORCH_CHECK(compact(), "MaskedLinear::write_back: the layer is not in the compact form");
+  torch::NoGradGuard no_grad;
+  weight.zero_();
+  weight.view({-1}).index_copy_(0, flat_indices_, values_.detach());
+}
+
+torch::Tensor MaskedLinearImpl::dense_weight_grad() const {
+  return dense_weight_.defined() ? dense_weight_.grad() : torch::Tensor();
+}
+
 void MaskedLinearImpl::clear_pattern() {
+  if (compact()) write_back();
+  values_ = torch::Tensor();
+  dense_weight_ = torch::Tensor();
   pattern_ = CsrPattern();
   flat_indices_ = torch::Tensor();
   has_pattern_ = false;
@@ -44,6 +80,16 @@ bool MaskedLinearImpl::uses_sparse_kernel(const torch::Tensor& input) {
 }
 
 torch::Tensor MaskedLinearImpl::forward(const torch::Tensor& input) {
+  if (compact()) {
+    if (uses_sparse_kernel(input)) return sparse_linear(input, values_, pattern_, bias);
+    // Dense product on the densified values; their gradient is its gather.
+    auto dense = csr_to_dense(values_, pattern_);
+    if (dense_gradient_ && dense.requires_grad()) {
+      dense.retain_grad();
+      dense_weight_ = dense;
+    }
+    return torch::nn::functional::linear(input, dense, bias);
+  }
   if (!uses_sparse_kernel(input)) return LinearImpl::forward(input);
   // Gathering the active entries is differentiable: its backward scatters the
   // values' gradient into a zero [out, in] tensor, so the weight's gradient

@@ -165,32 +165,59 @@ double initial_accumulator(torch::optim::Optimizer& optimizer, const torch::Tens
 
 }  // namespace
 
-void reset_optimizer_state(torch::optim::Optimizer& optimizer, const torch::Tensor& param,
-                           const torch::Tensor& positions) {
+namespace {
+
+/// Calls fn(state tensor, its initial value) for each per-entry state tensor
+/// the optimizer holds for `param`; nothing when it holds none yet.
+template <typename Fn>
+void for_each_state_tensor(torch::optim::Optimizer& optimizer, const torch::Tensor& param, Fn&& fn) {
   auto it = optimizer.state().find(c10::guts::to_string(param.unsafeGetTensorImpl()));
-  if (it == optimizer.state().end() || positions.numel() == 0) return;
+  if (it == optimizer.state().end()) return;
   torch::NoGradGuard no_grad;
   auto& state = *it->second;
   if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(&state)) {
-    fill_at(s->momentum_buffer(), positions);
+    fn(s->momentum_buffer(), 0.0);
   } else if (auto* s = dynamic_cast<torch::optim::AdamParamState*>(&state)) {
-    fill_at(s->exp_avg(), positions);
-    fill_at(s->exp_avg_sq(), positions);
-    fill_at(s->max_exp_avg_sq(), positions);
+    fn(s->exp_avg(), 0.0);
+    fn(s->exp_avg_sq(), 0.0);
+    fn(s->max_exp_avg_sq(), 0.0);
   } else if (auto* s = dynamic_cast<torch::optim::AdamWParamState*>(&state)) {
-    fill_at(s->exp_avg(), positions);
-    fill_at(s->exp_avg_sq(), positions);
-    fill_at(s->max_exp_avg_sq(), positions);
+    fn(s->exp_avg(), 0.0);
+    fn(s->exp_avg_sq(), 0.0);
+    fn(s->max_exp_avg_sq(), 0.0);
   } else if (auto* s = dynamic_cast<torch::optim::RMSpropParamState*>(&state)) {
-    fill_at(s->square_avg(), positions);
-    fill_at(s->momentum_buffer(), positions);
-    fill_at(s->grad_avg(), positions);
+    fn(s->square_avg(), 0.0);
+    fn(s->momentum_buffer(), 0.0);
+    fn(s->grad_avg(), 0.0);
   } else if (auto* s = dynamic_cast<torch::optim::AdagradParamState*>(&state)) {
-    fill_at(s->sum(), positions, initial_accumulator(optimizer, param));
+    fn(s->sum(), initial_accumulator(optimizer, param));
   } else {
     TORCH_CHECK(false, "cannot reset the state of this optimizer for grown weights "
                        "(supported: SGD, Adam, AdamW, RMSprop, Adagrad)");
   }
+}
+
+}  // namespace
+
+void reset_optimizer_state(torch::optim::Optimizer& optimizer, const torch::Tensor& param,
+                           const torch::Tensor& positions) {
+  if (positions.numel() == 0) return;
+  for_each_state_tensor(optimizer, param,
+                        [&](torch::Tensor& t, double initial) { fill_at(t, positions, initial); });
+}
+
+void remap_optimizer_state(torch::optim::Optimizer& optimizer, const torch::Tensor& param,
+                           const torch::Tensor& source) {
+  TORCH_CHECK(param.dim() == 1 && source.numel() == param.numel(), "remap_optimizer_state: need a 1-D parameter and ",
+              "one source per entry, got ", param.sizes(), " and ", source.sizes());
+  const auto grown = source.lt(0).nonzero().view(-1);
+  for_each_state_tensor(optimizer, param, [&](torch::Tensor& t, double initial) {
+    if (!t.defined()) return;
+    TORCH_CHECK(t.numel() == param.numel(), "remap_optimizer_state: state of ", t.numel(), " entries for a parameter of ",
+                param.numel());
+    t.copy_(kernels::remap_entries(t, source));
+    if (initial != 0.0) fill_at(t, grown, initial);
+  });
 }
 
 void DynamicSparsityOptions::validate() const {
@@ -347,14 +374,61 @@ void DynamicSparsity::on_train_begin(train::TrainContext& context) {
       momentum_.push_back(torch::zeros_like(p.weight, torch::MemoryFormat::Contiguous));
   }
   kernel_layers_ = find_kernel_layers(*context.model, masks_, frozen_, options_.kernel());
+  start_compact_layers();
   updates_ = 0;
   last_update_ = MaskUpdateRecord();
   if (!loaded_.empty()) apply_loaded();
 }
 
-void DynamicSparsity::set_kernel_patterns() {
+void DynamicSparsity::start_compact_layers() {
+  // The compact form needs an optimizer to step the values, the kernels'
+  // float32 CPU tensors, and a method that does without the dense gradient
+  // at most steps (not SNFS).
+  if (context_->optimizer == nullptr || options_.method() == SparseMethod::kMomentum) return;
+  std::vector<torch::Tensor> values;
+  for (size_t i = 0; i < kernel_layers_.size(); ++i) {
+    auto& layer = kernel_layers_[i];
+    if (!layer || layer->weight.scalar_type() != torch::kFloat || !layer->weight.device().is_cpu()) continue;
+    layer->set_compact_pattern(masks_.params()[i].mask, options_.kernel());
+    values.push_back(layer->values());
+  }
+  if (values.empty()) return;
+  // Same hyper-parameters as the weights they stand for (the first group's).
+  auto& optimizer = *context_->optimizer;
+  optimizer.add_param_group(
+      torch::optim::OptimizerParamGroup(values, optimizer.param_groups().front().options().clone()));
+}
+
+bool DynamicSparsity::is_compact(size_t index) const {
+  return index < kernel_layers_.size() && kernel_layers_[index] && kernel_layers_[index]->compact();
+}
+
+void DynamicSparsity::write_back_weights() {
   for (size_t i = 0; i < kernel_layers_.size(); ++i)
-    if (kernel_layers_[i]) kernel_layers_[i]->set_pattern(masks_.params()[i].mask, options_.kernel());
+    if (is_compact(i)) kernel_layers_[i]->write_back();
+}
+
+void DynamicSparsity::set_kernel_patterns(bool remap_state) {
+  for (size_t i = 0; i < kernel_layers_.size(); ++i) {
+    auto& layer = kernel_layers_[i];
+    if (!layer) continue;
+    const auto& mask = masks_.params()[i].mask;
+    if (!layer->compact()) {
+      layer->set_pattern(mask, options_.kernel());
+      continue;
+    }
+    auto source = layer->set_compact_pattern(mask, options_.kernel());
+    if (!remap_state || context_->optimizer == nullptr) continue;
+    // A weight dropped and grown again in the same update holds its old
+    // position but starts afresh, as every grown weight does.
+    const auto& grown = last_update_.grown[i];
+    if (grown.numel() > 0) {
+      auto fresh = torch::zeros({mask.numel()}, torch::kBool);
+      fresh.index_fill_(0, grown, true);
+      source.masked_fill_(fresh.index_select(0, layer->pattern().flat_indices()), -1);
+    }
+    remap_optimizer_state(*context_->optimizer, layer->values(), source);
+  }
 }
 
 bool DynamicSparsity::is_update_step(const train::StepInfo& info) const {
@@ -371,7 +445,9 @@ double DynamicSparsity::drop_fraction(const train::StepInfo& info) const {
 void DynamicSparsity::mask_weights_if_pending() {
   if (!weights_pending_) return;
   masks_.apply_to_weights();
-  set_kernel_patterns();
+  // The weights are the truth here (fresh, or just loaded), and so is the
+  // optimizer state of the values (none yet, or loaded for these masks).
+  set_kernel_patterns(/*remap_state=*/false);
   weights_pending_ = false;
 }
 
@@ -395,8 +471,9 @@ void DynamicSparsity::before_step(const train::StepInfo& info) {
   momentum_pending_ = false;
   const auto& params = masks_.params();
   if (options_.method() == SparseMethod::kGradient && is_update_step(info)) {
-    for (const auto& p : params) {
-      const auto& g = p.weight.grad();
+    for (size_t i = 0; i < params.size(); ++i) {
+      const auto& p = params[i];
+      const auto g = is_compact(i) ? kernel_layers_[i]->dense_weight_grad() : p.weight.grad();
       dense_grad_.push_back(g.defined() ? g.detach().clone(torch::MemoryFormat::Contiguous)
                                         : torch::zeros_like(p.weight,
                                                             torch::MemoryFormat::Contiguous));
@@ -422,10 +499,13 @@ std::vector<torch::Tensor> DynamicSparsity::statistics_to_average() const {
 
 void DynamicSparsity::after_step(const train::StepInfo& info) {
   TORCH_CHECK(context_ != nullptr, "DynamicSparsity::after_step called before on_train_begin");
-  if (weights_pending_)
+  if (weights_pending_) {
     mask_weights_if_pending();
-  else
-    masks_.apply_to_weights();
+  } else {
+    // Compact layers keep their inactive weights out of the values altogether.
+    for (size_t i = 0; i < masks_.size(); ++i)
+      if (!is_compact(i)) masks_.apply_to_weight(i);
+  }
   if (is_update_step(info)) {
     TORCH_CHECK(options_.method() != SparseMethod::kGradient || !dense_grad_.empty(),
                 "gradient growth at step ", info.step,
@@ -471,6 +551,7 @@ void DynamicSparsity::update_masks(const train::StepInfo& info) {
   auto& params = masks_.params();
   const size_t n = params.size();
   const double fraction = drop_fraction(info);
+  write_back_weights();  // drop and grow read and write the dense weights
 
   last_update_ = MaskUpdateRecord();
   last_update_.step = info.step;
@@ -530,7 +611,7 @@ void DynamicSparsity::update_masks(const train::StepInfo& info) {
     last_update_.grown[i] = positions;
   }
   for (size_t i = 0; i < n; ++i) union_[i].logical_or_(params[i].mask);
-  set_kernel_patterns();
+  set_kernel_patterns(/*remap_state=*/true);
   ++updates_;
   last_update_.update_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -566,6 +647,7 @@ std::vector<double> DynamicSparsity::itop_rate_per_layer() const {
 }
 
 void DynamicSparsity::on_epoch_end(int64_t epoch, nlohmann::json& record) {
+  write_back_weights();  // the trainer's checkpoint follows
   record["density"] = masks_.density();
   record["itop_rate"] = itop_rate();
 }

@@ -125,8 +125,14 @@ MaskedParam& MaskSet::at(const std::string& name) {
 }
 
 void MaskSet::apply_to_weights() {
+  for (size_t i = 0; i < params_.size(); ++i) apply_to_weight(i);
+}
+
+void MaskSet::apply_to_weight(size_t index) {
+  TORCH_CHECK(index < params_.size(), "MaskSet::apply_to_weight: index ", index, " out of range (",
+              params_.size(), " masked weights)");
   torch::NoGradGuard no_grad;
-  for (auto& p : params_) zero_inactive(p.weight, p.mask);
+  zero_inactive(params_[index].weight, params_[index].mask);
 }
 
 void MaskSet::apply_to_gradients() {

@@ -556,10 +556,16 @@ TEST(DynamicSparsity, SparseKernelTrainingEqualsMaskedDenseTrainingForEveryMetho
                                   (method == SparseMethod::kGradient && !sparse.hook.is_update_step(i)))
             << "step " << i.step;
         sparse_steps += ran_sparse;
+        // In the compact form the optimizer never sees a dense weight gradient.
+        if (sparse.hook.is_compact(0)) EXPECT_FALSE(sparse.model->fc1->weight.grad().defined());
         EXPECT_TRUE(sparse.model->fc1->pattern().to_mask().equal(sparse.hook.masks().params()[0].mask));
       });
       dense.steps(0, 30);
       EXPECT_FALSE(dense.model->fc1->has_pattern());
+      // SET and RigL train the active weights in the compact form; SNFS keeps
+      // the dense weight (its dense gradient is needed every step).
+      EXPECT_EQ(sparse.hook.is_compact(0), method != SparseMethod::kMomentum);
+      sparse.hook.write_back_weights();
       if (method != SparseMethod::kMomentum) EXPECT_GE(sparse_steps, 20);
       EXPECT_EQ(sparse.hook.updates(), 10);
       for (size_t l = 0; l < sparse.hook.masks().size(); ++l)

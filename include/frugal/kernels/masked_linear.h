@@ -11,10 +11,19 @@
 /// With a pattern M, forward computes y = x (W ∘ M)^T + b with the sparse
 /// kernels of sparse_linear.h: the forward product and the input gradient cost
 /// O(batch · nnz), and the weight gradient is computed at the pattern's
-/// positions only (zero elsewhere), which is exactly the masked dense gradient
-/// once the inactive entries are masked. The weight stays a dense [out, in]
-/// parameter, so the optimizer's elementwise update still touches every
-/// entry: the saving is in the three products, which dominate a step.
+/// positions only, which is exactly the masked dense gradient.
+///
+/// Two ways to hold the weights under a pattern:
+/// - set_pattern(): the dense `weight` stays the parameter that is trained;
+///   forward gathers its active entries, and its gradient is a dense tensor,
+///   zero off the pattern. Every step still touches all out * in entries (the
+///   gradient, the optimizer's update, the masking).
+/// - set_compact_pattern(): the active weights live in values() [nnz], a
+///   tensor of its own with its own gradient, which the optimizer steps
+///   instead of `weight` (whose gradient stays undefined, so optimizers skip
+///   it). A step then costs O(nnz) everywhere. `weight` is stale until
+///   write_back().
+///
 /// RigL's growth step needs the dense gradient; set_dense_gradient(true) runs
 /// the next forwards dense for that (Evci et al., "Rigging the Lottery",
 /// ICML 2020: the dense gradient only every ΔT steps).
@@ -48,7 +57,26 @@ class MaskedLinearImpl : public torch::nn::LinearImpl {
   /// mask are ignored by the sparse products (keep them zero, as a mask hook
   /// does, so that both paths agree). Builds the index once per call.
   void set_pattern(const torch::Tensor& mask, KernelChoice kernel = KernelChoice::kAuto);
-  /// Back to the dense forward of torch::nn::Linear.
+  /// Compact form: sets the pattern as set_pattern() does, then values() =
+  /// the weight's entries on it (so call write_back() first when values() is
+  /// newer than `weight`). values() is created on the first call and keeps
+  /// its TensorImpl while the number of entries stays the same (drop and
+  /// grow), so an optimizer holding it stays valid; otherwise it is resized in
+  /// place. Returns, per new entry, the index of the same position under the
+  /// previous compact pattern or -1 (kernels::pattern_source), to remap
+  /// per-entry optimizer state. Needs a float32 CPU weight.
+  torch::Tensor set_compact_pattern(const torch::Tensor& mask, KernelChoice kernel = KernelChoice::kAuto);
+  /// Whether the weights live in values().
+  bool compact() const { return values_.defined(); }
+  /// The active weights [nnz] in the pattern's order (compact form only).
+  const torch::Tensor& values() const { return values_; }
+  /// weight <- values() on the pattern and 0 elsewhere (compact form only).
+  void write_back();
+  /// Compact form: the full [out, in] gradient of the weight from the last
+  /// forward that ran under set_dense_gradient(true); undefined otherwise.
+  torch::Tensor dense_weight_grad() const;
+  /// Back to the dense forward of torch::nn::Linear (writing values() back
+  /// into `weight` first in the compact form).
   void clear_pattern();
   bool has_pattern() const { return has_pattern_; }
   /// The pattern set last (empty when none).
@@ -68,6 +96,11 @@ class MaskedLinearImpl : public torch::nn::LinearImpl {
   CsrPattern pattern_;
   /// pattern_.flat_indices(), kept: forward gathers the weight's entries with it.
   torch::Tensor flat_indices_;
+  /// The compact form's weights (a leaf tensor, not a registered parameter:
+  /// the module's parameters and saved state stay those of a Linear).
+  torch::Tensor values_;
+  /// The densified weight of the last dense-gradient forward (compact form).
+  torch::Tensor dense_weight_;
   KernelChoice kernel_ = KernelChoice::kAuto;
   bool has_pattern_ = false;
   bool dense_gradient_ = false;

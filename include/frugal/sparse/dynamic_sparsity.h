@@ -118,6 +118,14 @@ std::vector<int64_t> redistribute_growth(int64_t budget, const std::vector<doubl
 void reset_optimizer_state(torch::optim::Optimizer& optimizer, const torch::Tensor& param,
                            const torch::Tensor& positions);
 
+/// Moves the per-entry optimizer state of a 1-D `param` (a compact layer's
+/// values) to a new order: entry k takes old entry source[k], or the initial
+/// state where source[k] == -1 (a grown weight). `source` is int64 with
+/// param's size, as kernels::pattern_source() gives it. Same optimizers as
+/// reset_optimizer_state().
+void remap_optimizer_state(torch::optim::Optimizer& optimizer, const torch::Tensor& param,
+                           const torch::Tensor& source);
+
 struct DynamicSparsityOptions {
   /* implicit */ DynamicSparsityOptions(double density = 0.1) : density_(density) {}
 
@@ -156,8 +164,12 @@ struct DynamicSparsityOptions {
   /// crossover density says it is faster for the call's batch and threads,
   /// kSparse always, kDense never. Conv layers and plain torch::nn::Linear
   /// layers stay masked dense (kSparse rejects a masked torch::nn::Linear).
-  /// The forwards of RigL's update steps, and SNFS's until T_end (it needs the
-  /// dense gradient every step), run dense. Default kAuto.
+  /// Such layers train in the compact form (kernels::MaskedLinear::
+  /// set_compact_pattern: the optimizer steps their active weights only, in
+  /// a param group this hook adds) on float32 CPU weights, except under SNFS,
+  /// which needs the dense gradient every step until T_end and keeps the
+  /// dense weight. The forwards of RigL's update steps, and SNFS's until
+  /// T_end, run dense. Default kAuto.
   TORCH_ARG(kernels::KernelChoice, kernel) = kernels::KernelChoice::kAuto;
 
  public:
@@ -190,7 +202,10 @@ struct MaskUpdateRecord {
 /// Sparse kernels: with options().kernel() other than kDense, each masked
 /// kernels::MaskedLinear gets its mask as CSR pattern when the masks are
 /// applied and after each update, and loses it at on_train_end; the masks
-/// stay the truth (weights outside them are zero either way).
+/// stay the truth (weights outside them are zero either way). In the compact
+/// form the layers' `weight` tensors are brought up to date at every mask
+/// update, at on_epoch_end (before the trainer's checkpoint) and at
+/// on_train_end; write_back_weights() does it on demand.
 ///
 /// Distributed runs: give every process the same seed, and average the
 /// tensors of statistics_to_average() across processes after before_step,
@@ -216,6 +231,11 @@ class DynamicSparsity : public train::TrainHook {
   void save(torch::serialize::OutputArchive& archive) const override;
   /// Restores what save() wrote. May come before or after on_train_begin.
   void load(torch::serialize::InputArchive& archive) override;
+
+  /// Brings the `weight` of compact kernel layers up to date (see above).
+  void write_back_weights();
+  /// Whether masked layer `index` trains in the compact form.
+  bool is_compact(size_t index) const;
 
   /// Whether after_step(info) updates the masks.
   bool is_update_step(const train::StepInfo& info) const;
@@ -247,8 +267,12 @@ class DynamicSparsity : public train::TrainHook {
   void update_masks(const train::StepInfo& info);
   torch::Tensor grow(size_t layer, int64_t count);
   void apply_loaded();
-  /// Gives each kernel layer its current mask as pattern.
-  void set_kernel_patterns();
+  /// Puts the kernel layers that can into the compact form and gives the
+  /// optimizer their values.
+  void start_compact_layers();
+  /// Gives each kernel layer its current mask as pattern; with
+  /// `remap_state`, moves compact layers' optimizer state along.
+  void set_kernel_patterns(bool remap_state);
 
   DynamicSparsityOptions options_;
   train::TrainContext* context_ = nullptr;

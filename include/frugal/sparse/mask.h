@@ -54,6 +54,8 @@ class MaskSet {
 
   /// W <- W * M for every masked weight (in place, no autograd).
   void apply_to_weights();
+  /// W <- W * M for params()[index] only.
+  void apply_to_weight(size_t index);
   /// grad <- grad * M for every masked weight that has a gradient.
   void apply_to_gradients();
 
