@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sparse vs dense linear-layer forward times (bench/kernels.cpp): builds with
 # -DFRUGAL_BUILD_BENCH=ON into build-bench, runs every case once, writes
-# bench/results/kernels.json and prints the Markdown tables.
+# bench/results/kernels.json and prints the Markdown tables; then one epoch of
+# sparse vs masked dense training of LeNet-300-100 at 95% sparsity through
+# `frugal train` (bench/sparse_training.sh, bench/results/sparse_training.json).
 #
 #   bench/kernels.sh [--quick] [extra bench_kernels flags]
 #
@@ -13,3 +15,4 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DFRUGAL_BUILD_BENCH=ON 
 cmake --build "$build" --target bench_kernels -j"$(nproc)"
 mkdir -p "$root/bench/results"
 "$build/bench_kernels" --json="$root/bench/results/kernels.json" "$@"
+bash "$root/bench/sparse_training.sh"

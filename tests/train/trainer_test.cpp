@@ -1,4 +1,5 @@
 #include "frugal/data/infobatch.h"
+#include "frugal/sparse/dynamic_sparsity.h"
 #include "frugal/train/models.h"
 #include "frugal/train/optim.h"
 #include "frugal/train/trainer.h"
@@ -97,6 +98,52 @@ TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
   int64_t lines = 0;
   while (std::getline(metrics, line)) ++lines;
   EXPECT_EQ(lines, 4);
+  fs::remove_all(a_dir);
+  fs::remove_all(b_dir);
+}
+
+TEST(Trainer, ResumedCompactSparseRunEqualsUninterruptedRun) {
+  // RigL on the CSR kernels: the active weights live in the layers' compact
+  // values between checkpoints, so a resume must rebuild them exactly.
+  auto train_set = blobs(200, 1), test_set = blobs(50, 2);
+  const std::string a_dir = temp_dir("sa"), b_dir = temp_dir("sb");
+  auto sparsity = [] {
+    return std::make_shared<sparse::DynamicSparsity>(sparse::DynamicSparsityOptions(0.3)
+                                                         .distribution(sparse::Distribution::kUniform)
+                                                         .update_interval(5)
+                                                         .kernel(kernels::KernelChoice::kSparse));
+  };
+  auto a = make(a_dir, 4);
+  auto a_hook = sparsity();
+  a.trainer->add_hook(a_hook);
+  auto a_sampler = infobatch(200, 4);
+  auto a_summary = a.trainer->fit(train_set, test_set, a_sampler);
+  EXPECT_EQ(a_summary["kernel_layers"], nlohmann::json({"body.0.weight", "head.weight"}));
+  EXPECT_GT(a_summary["mask_updates"].get<int64_t>(), 3);
+  {
+    auto b = make(b_dir, 4);
+    b.trainer->add_hook(sparsity());
+    b.trainer->add_hook(std::make_shared<CrashAt>(2));
+    auto b_sampler = infobatch(200, 4);
+    EXPECT_THROW(b.trainer->fit(train_set, test_set, b_sampler), std::runtime_error);
+  }
+  auto c = make(b_dir, 4);
+  c.trainer->add_hook(sparsity());
+  c.trainer->add_hook(std::make_shared<CrashAt>(-1));
+  c.trainer->resume_from(b_dir + "/checkpoint.pt");
+  auto c_sampler = infobatch(200, 4);
+  auto summary = c.trainer->fit(train_set, test_set, c_sampler);
+
+  auto pa = a.model->named_parameters(), pc = c.model->named_parameters();
+  for (const auto& item : pa)
+    EXPECT_TRUE(torch::equal(item.value(), pc[item.key()])) << item.key();
+  EXPECT_EQ(summary["test_acc"], a_summary["test_acc"]);
+  EXPECT_EQ(summary["active_weights"], a_summary["active_weights"]);
+  // After training the compact values are back in the weights, zero off the masks.
+  for (const auto& p : a_hook->masks().params()) {
+    EXPECT_EQ(p.weight.masked_select(p.mask.logical_not()).abs().sum().item<float>(), 0.0f) << p.name;
+    EXPECT_GT(p.weight.masked_select(p.mask).abs().min().item<float>(), 0.0f) << p.name;
+  }
   fs::remove_all(a_dir);
   fs::remove_all(b_dir);
 }
