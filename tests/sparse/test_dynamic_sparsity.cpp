@@ -16,17 +16,22 @@ using frugal::train::TrainContext;
 
 namespace {
 
-struct Mlp : torch::nn::Module {
-  Mlp() {
-    fc1 = register_module("fc1", torch::nn::Linear(64, 40));
-    fc2 = register_module("fc2", torch::nn::Linear(40, 24));
-    fc3 = register_module("fc3", torch::nn::Linear(24, 4));
+/// A 3-layer MLP built from `Linear` (torch::nn::Linear, or
+/// kernels::MaskedLinear for the sparse kernels).
+template <typename Linear>
+struct MlpOf : torch::nn::Module {
+  MlpOf() {
+    fc1 = register_module("fc1", Linear(64, 40));
+    fc2 = register_module("fc2", Linear(40, 24));
+    fc3 = register_module("fc3", Linear(24, 4));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     return fc3(torch::relu(fc2(torch::relu(fc1(x.view({x.size(0), -1}))))));
   }
-  torch::nn::Linear fc1{nullptr}, fc2{nullptr}, fc3{nullptr};
+  Linear fc1{nullptr}, fc2{nullptr}, fc3{nullptr};
 };
+using Mlp = MlpOf<torch::nn::Linear>;
+using KernelMlp = MlpOf<frugal::kernels::MaskedLinear>;
 
 struct Cnn : torch::nn::Module {
   Cnn() {
@@ -40,19 +45,6 @@ struct Cnn : torch::nn::Module {
   }
   torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
   torch::nn::Linear fc{nullptr};
-};
-
-/// Mlp with MaskedLinear layers: what the sparse kernels train.
-struct KernelMlp : torch::nn::Module {
-  KernelMlp() {
-    fc1 = register_module("fc1", frugal::kernels::MaskedLinear(64, 40));
-    fc2 = register_module("fc2", frugal::kernels::MaskedLinear(40, 24));
-    fc3 = register_module("fc3", frugal::kernels::MaskedLinear(24, 4));
-  }
-  torch::Tensor forward(const torch::Tensor& x) {
-    return fc3(torch::relu(fc2(torch::relu(fc1(x.view({x.size(0), -1}))))));
-  }
-  frugal::kernels::MaskedLinear fc1{nullptr}, fc2{nullptr}, fc3{nullptr};
 };
 
 enum class Opt { kSgd, kAdamW, kNone };
