@@ -6,7 +6,7 @@ packages=(
   libtorch-dev libopenblas0-pthread libgloo-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
   gnuplot-nox zlib1g-dev
-  googletest libgtest-dev libgmock-dev libbenchmark-dev
+  googletest libgtest-dev libgmock-dev libbenchmark-dev libxsmm-dev libblas-dev
   dataset-fashion-mnist
 )
 missing=()
