@@ -36,10 +36,12 @@ torch::Tensor MaskedLinearImpl::set_compact_pattern(const torch::Tensor& mask, K
     values_ = gathered.clone().requires_grad_(true);
     return at::full({pattern_.nnz()}, -1, at::kLong);
   }
-  if (values_.numel() == gathered.numel())
+  if (values_.numel() == gathered.numel()) {
     values_.copy_(gathered);
-  else
+  } else {
     values_.set_data(gathered.clone());
+    values_.mutable_grad().reset();  // a gradient of the old size cannot be added to
+  }
   dense_weight_ = torch::Tensor();
   return previous.rows() == pattern_.rows() && previous.cols() == pattern_.cols()
              ? pattern_source(previous, pattern_)

@@ -131,3 +131,46 @@ TEST(SparseLinearModule, PatternsMayStartOrEndEmpty) {
   EXPECT_EQ(layer->values.numel(), 0);
   EXPECT_TRUE(layer->forward(torch::randn({2, 6})).equal(layer->bias.detach().expand({2, 4})));
 }
+
+TEST(MaskedLinear, CompactFormTrainsTheActiveWeightsOnlyAndWritesThemBack) {
+  torch::manual_seed(2);
+  fk::MaskedLinear layer(12, 6);
+  auto mask = torch::rand({6, 12}).lt(0.4);
+  mask[0][0] = true;
+  mask[0][1] = false;
+  {
+    torch::NoGradGuard no_grad;
+    layer->weight.mul_(mask);
+  }
+  const auto weight0 = layer->weight.detach().clone();
+  const auto first = layer->set_compact_pattern(mask, fk::KernelChoice::kSparse);
+  ASSERT_TRUE(layer->compact());
+  EXPECT_TRUE(first.lt(0).all().item<bool>());
+  EXPECT_TRUE(layer->values().equal(fk::csr_values(weight0, layer->pattern())));
+
+  // Gradients reach the values, never the dense weight.
+  const auto x = torch::randn({5, 12});
+  layer->forward(x).sum().backward();
+  EXPECT_FALSE(layer->weight.grad().defined());
+  EXPECT_TRUE(torch::allclose(layer->values().grad(), fk::csr_values(torch::ones({5, 6}).t().mm(x), layer->pattern())));
+  {
+    torch::NoGradGuard no_grad;
+    layer->values().add_(1.0);
+  }
+  EXPECT_TRUE(layer->weight.equal(weight0)) << "weight is stale until write_back";
+  layer->write_back();
+  EXPECT_TRUE(layer->weight.equal(weight0 + mask.to(torch::kFloat)));
+
+  // Swap one entry: the survivors keep their index map, the new one is -1.
+  auto next = mask.clone();
+  next[0][0] = false;
+  next[0][1] = true;
+  const auto values = layer->values();
+  const auto source = layer->set_compact_pattern(next, fk::KernelChoice::kSparse);
+  EXPECT_TRUE(layer->values().is_same(values)) << "same entry count: same tensor, in place";
+  EXPECT_EQ(source.lt(0).sum().item<int64_t>(), 1);
+  EXPECT_EQ(source[0].item<int64_t>(), -1) << "row 0's first entry is the new position (0, 1)";
+  layer->clear_pattern();
+  EXPECT_FALSE(layer->compact());
+  EXPECT_TRUE(layer->weight.equal(layer->weight * next)) << "clear_pattern writes back on the last pattern";
+}
