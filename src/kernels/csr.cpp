@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <vector>
 
 namespace frugal::kernels {
@@ -19,6 +21,12 @@ struct CsrPattern::Side {
   torch::Tensor col_idx;    // int32 [nnz]
   torch::Tensor panel_off;  // int32 [rows, n_panels + 1]
   torch::Tensor perm;       // int64 [nnz]: entry t here is entry perm[t] of the other side
+  /// flat_indices(), built on first use (most patterns never need it).
+  struct Flat {
+    std::once_flag once;
+    torch::Tensor indices;
+  };
+  std::shared_ptr<Flat> flat = std::make_shared<Flat>();
 };
 
 struct CsrPattern::Impl {
@@ -175,8 +183,10 @@ torch::Tensor CsrPattern::row_indices() const {
   return out;
 }
 
-torch::Tensor CsrPattern::flat_indices() const {
-  return row_indices().mul_(cols()).add_(col_idx().to(at::kLong));
+const torch::Tensor& CsrPattern::flat_indices() const {
+  auto& flat = *side().flat;
+  std::call_once(flat.once, [&] { flat.indices = row_indices().mul_(cols()).add_(col_idx().to(at::kLong)); });
+  return flat.indices;
 }
 
 torch::Tensor CsrPattern::to_mask() const {

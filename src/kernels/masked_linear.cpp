@@ -19,7 +19,6 @@ void MaskedLinearImpl::set_pattern(const torch::Tensor& mask, KernelChoice kerne
   TORCH_CHECK(mask.dim() == 2 && mask.size(0) == out && mask.size(1) == in, "MaskedLinear::set_pattern: mask must have shape [",
               out, ", ", in, "], got ", mask.sizes());
   pattern_ = CsrPattern::from_mask(mask.to(at::kCPU));
-  flat_indices_ = pattern_.flat_indices();
   kernel_ = kernel;
   has_pattern_ = true;
   decisions_.clear();
@@ -31,7 +30,7 @@ torch::Tensor MaskedLinearImpl::set_compact_pattern(const torch::Tensor& mask, K
   const CsrPattern previous = values_.defined() ? pattern_ : CsrPattern();
   set_pattern(mask, kernel);
   torch::NoGradGuard no_grad;
-  const auto gathered = weight.detach().reshape({-1}).index_select(0, flat_indices_);
+  const auto gathered = csr_values(weight.detach(), pattern_);
   if (!values_.defined()) {
     values_ = gathered.clone().requires_grad_(true);
     return at::full({pattern_.nnz()}, -1, at::kLong);
@@ -52,7 +51,7 @@ void MaskedLinearImpl::write_back() {
   TORCH_CHECK(compact(), "MaskedLinear::write_back: the layer is not in the compact form");
   torch::NoGradGuard no_grad;
   weight.zero_();
-  weight.view({-1}).index_copy_(0, flat_indices_, values_.detach());
+  weight.view({-1}).index_copy_(0, pattern_.flat_indices(), values_.detach());
 }
 
 torch::Tensor MaskedLinearImpl::dense_weight_grad() const {
@@ -64,7 +63,6 @@ void MaskedLinearImpl::clear_pattern() {
   values_ = torch::Tensor();
   dense_weight_ = torch::Tensor();
   pattern_ = CsrPattern();
-  flat_indices_ = torch::Tensor();
   has_pattern_ = false;
   dense_gradient_ = false;
   decisions_.clear();
@@ -96,8 +94,7 @@ torch::Tensor MaskedLinearImpl::forward(const torch::Tensor& input) {
   // Gathering the active entries is differentiable: its backward scatters the
   // values' gradient into a zero [out, in] tensor, so the weight's gradient
   // is exact at the pattern and zero elsewhere.
-  const auto values = weight.reshape({-1}).index_select(0, flat_indices_);
-  return sparse_linear(input, values, pattern_, bias);
+  return sparse_linear(input, csr_values(weight, pattern_), pattern_, bias);
 }
 
 void MaskedLinearImpl::pretty_print(std::ostream& stream) const {

@@ -51,7 +51,8 @@ class CsrPattern {
   /// int64 [nnz]: the row of each entry.
   torch::Tensor row_indices() const;
   /// int64 [nnz]: row * cols + col of each entry (its index in W.view(-1)).
-  torch::Tensor flat_indices() const;
+  /// Built on the first call, then shared by all copies of the pattern.
+  const torch::Tensor& flat_indices() const;
   /// bool [rows, cols], true on the pattern.
   torch::Tensor to_mask() const;
 

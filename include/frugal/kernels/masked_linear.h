@@ -94,8 +94,6 @@ class MaskedLinearImpl : public torch::nn::LinearImpl {
 
  private:
   CsrPattern pattern_;
-  /// pattern_.flat_indices(), kept: forward gathers the weight's entries with it.
-  torch::Tensor flat_indices_;
   /// The compact form's weights (a leaf tensor, not a registered parameter:
   /// the module's parameters and saved state stay those of a Linear).
   torch::Tensor values_;
