@@ -11,13 +11,12 @@ MODELS=${MODELS:-mlp}
 SPARSITIES=${SPARSITIES:-"0.9 0.98"}
 SEEDS=${SEEDS:-0}
 EPOCHS=${EPOCHS:-10}
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
-cmake --build build --target frugal_cli -j "$(nproc)" > /dev/null
+source bench/frugal_cli.sh
 runs=runs/bench-dst
 mkdir -p bench/results "$runs"
 train() {  # name, then --set assignments
   local name=$1; shift
-  ./build/frugal train recipes/fmnist-full.toml --set run.name="$name" run.out_dir="\"$runs\"" \
+  "$FRUGAL" train recipes/fmnist-full.toml --set run.name="$name" run.out_dir="\"$runs\"" \
     run.progress=false train.epochs="$EPOCHS" train.checkpoint=false "$@" > /dev/null
 }
 for model in $MODELS; do

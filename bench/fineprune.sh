@@ -16,11 +16,7 @@ cd "$(dirname "$0")/.."
 SEEDS=${SEEDS:-0}
 EPOCHS=${EPOCHS:-8}
 THREADS=${THREADS:-0}
-if [[ -z ${FRUGAL:-} ]]; then
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
-  cmake --build build --target frugal_cli -j "$(nproc)" > /dev/null
-  FRUGAL=./build/frugal
-fi
+source bench/frugal_cli.sh
 runs=runs/bench-fineprune
 mkdir -p bench/results "$runs"
 common=(run.out_dir="\"$runs\"" run.progress=false train.checkpoint=false run.threads="$THREADS")

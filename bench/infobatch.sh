@@ -9,8 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODELS=${MODELS:-"mlp cnn"}
 SEEDS=${SEEDS:-"0 1 2"}
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
-cmake --build build --target frugal_cli -j "$(nproc)" > /dev/null
+source bench/frugal_cli.sh
 out=bench/results
 runs=runs/bench-infobatch
 mkdir -p "$out" "$runs"
@@ -18,7 +17,7 @@ for model in $MODELS; do
   epochs=15; [ "$model" = cnn ] && epochs=8
   for seed in $SEEDS; do
     for method in full infobatch; do
-      ./build/frugal train "recipes/fmnist-$method.toml" --set \
+      "$FRUGAL" train "recipes/fmnist-$method.toml" --set \
         run.name="$model-$method-$seed" run.out_dir="\"$runs\"" run.seed=$seed run.progress=false \
         model.name="\"$model\"" train.epochs=$epochs train.checkpoint=false > /dev/null
     done

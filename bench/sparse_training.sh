@@ -15,11 +15,7 @@ cd "$(dirname "$0")/.."
 PAIRS=${PAIRS:-3}
 DENSITY=${DENSITY:-0.05}
 THREADS=${THREADS:-1}
-if [[ -z ${FRUGAL:-} ]]; then
-  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release > /dev/null
-  cmake --build build --target frugal_cli -j "$(nproc)" > /dev/null
-  FRUGAL=./build/frugal
-fi
+source bench/frugal_cli.sh
 runs=runs/bench-sparse-training
 rm -rf "$runs"
 mkdir -p bench/results "$runs"
