@@ -24,6 +24,8 @@
 // Fine-Tuning", NeurIPS 2020 (their Figure 2 plots W0 against W of the kept
 // weights). bench/fineprune_plots.sh runs this and draws the plots.
 
+#include "frugal/core/checked_file.h"
+
 #include <torch/serialize/archive.h>
 #include <torch/types.h>
 
@@ -48,11 +50,7 @@ constexpr uint64_t kSampleSeed = 20200101;
 torch::serialize::InputArchive open_archive(const std::string& path) {
   TORCH_CHECK(fs::exists(path), "no such file: ", path);
   torch::serialize::InputArchive archive;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error&) {
-    TORCH_CHECK(false, path, " is not a torch::serialize archive");
-  }
+  frugal::core::load_checked(archive, path, "distributions");
   return archive;
 }
 

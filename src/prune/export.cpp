@@ -1,10 +1,13 @@
 #include "frugal/prune/export.h"
 
+#include "frugal/core/checked_file.h"
+
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
 #include <cstring>
 #include <fstream>
+#include <sstream>
 
 namespace frugal::prune {
 
@@ -69,11 +72,11 @@ void check_little_endian() {
 }
 
 template <typename T>
-void put(std::ofstream& out, const T& value) {
+void put(std::ostream& out, const T& value) {
   out.write(reinterpret_cast<const char*>(&value), sizeof(T));
 }
 
-void put_tensor(std::ofstream& out, const torch::Tensor& t) {
+void put_tensor(std::ostream& out, const torch::Tensor& t) {
   auto c = t.contiguous();
   out.write(static_cast<const char*>(c.data_ptr()),
             static_cast<std::streamsize>(c.numel() * c.element_size()));
@@ -129,8 +132,7 @@ class Reader {
 
 void write_csr(const std::string& path, const std::vector<CsrMatrix>& matrices) {
   check_little_endian();
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  TORCH_CHECK(out, "cannot open '", path, "' for writing");
+  std::ostringstream out(std::ios::binary);
   out.write(kMagic, sizeof(kMagic));
   put(out, static_cast<uint32_t>(matrices.size()));
   for (const auto& m : matrices) {
@@ -152,8 +154,7 @@ void write_csr(const std::string& path, const std::vector<CsrMatrix>& matrices) 
     put_tensor(out, m.col_idx.to(at::kInt));
     put_tensor(out, m.values);
   }
-  out.flush();
-  TORCH_CHECK(out, "writing CSR file '", path, "' failed");
+  core::write_file_atomically(path, out.str());
 }
 
 std::vector<CsrMatrix> read_csr(const std::string& path) {

@@ -1,5 +1,6 @@
 #include "frugal/recipe/export_run.h"
 
+#include "frugal/core/checked_file.h"
 #include "frugal/prune/export.h"
 #include "frugal/recipe/recipe.h"
 #include "frugal/recipe/run.h"
@@ -52,7 +53,7 @@ ExportResult export_run(const std::string& run_dir, const ExportOptions& options
   if (recipe.prune.enabled) {
     prune::Pruner pruner(*model, recipe.prune_options());
     torch::serialize::InputArchive archive, state;
-    archive.load_from(model_file.string());
+    core::load_checked(archive, model_file.string(), "export");
     TORCH_CHECK(archive.try_read("hook.prune", state), "export: ", model_file.string(),
                 " has no pruning state");
     pruner.load(state);
@@ -81,16 +82,15 @@ ExportResult export_run(const std::string& run_dir, const ExportOptions& options
         (model->forward(probe) - masked_output).abs().max().item<double>();
   }
   result.model_path = (fs::path(out_dir) / "model.pt").string();
-  train::write_atomically(result.model_path, [&](const std::string& tmp) {
+  {
     torch::serialize::OutputArchive archive, weights;
     model->save(weights);
     archive.write("model", weights);
-    archive.save_to(tmp);
-  });
+    core::save_checked(archive, result.model_path);
+  }
   result.csr_path = (fs::path(out_dir) / "weights.csr").string();
   const auto matrices = prune::to_csr(*model, names);
-  train::write_atomically(result.csr_path,
-                          [&](const std::string& tmp) { prune::write_csr(tmp, matrices); });
+  prune::write_csr(result.csr_path, matrices);
 
   SparseInference sparse(model, SparseInferenceOptions().kernel(options.kernel).batch(options.batch).layers(names));
   {
@@ -99,8 +99,7 @@ ExportResult export_run(const std::string& run_dir, const ExportOptions& options
   }
   result.layer_table = sparse->layer_table();
   result.sparse_model_path = (fs::path(out_dir) / "sparse_model.pt").string();
-  train::write_atomically(result.sparse_model_path,
-                          [&](const std::string& tmp) { save_sparse_model(*sparse, tmp); });
+  save_sparse_model(*sparse, result.sparse_model_path);
   return result;
 }
 

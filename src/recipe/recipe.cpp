@@ -55,6 +55,7 @@ const std::vector<std::pair<std::string, Binding>>& sections() {
          b.bind("batch_size", r.train.batch_size);
          b.bind("eval_batch_size", r.train.eval_batch_size);
          b.bind("checkpoint", r.train.checkpoint);
+         b.bind("checkpoint_every", r.train.checkpoint_every);
        }},
       {"optimizer",
        [](Recipe& r, SectionBinder& b) {
@@ -288,6 +289,8 @@ void Recipe::validate() const {
               train.batch_size);
   TORCH_CHECK(train.eval_batch_size >= 1, "recipe: [train] eval_batch_size must be >= 1, got ",
               train.eval_batch_size);
+  TORCH_CHECK(train.checkpoint_every >= 1, "recipe: [train] checkpoint_every must be >= 1, got ",
+              train.checkpoint_every);
   optimizer.validate();
   schedule.validate();
   TORCH_CHECK(!(sparse.enabled && prune.enabled),

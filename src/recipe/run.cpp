@@ -1,5 +1,6 @@
 #include "frugal/recipe/run.h"
 
+#include "frugal/core/checked_file.h"
 #include "frugal/data/infobatch.h"
 #include "frugal/data/readers.h"
 #include "frugal/prune/distill.h"
@@ -63,11 +64,7 @@ data::Splits load_data(const DataSection& section) {
 void load_model_weights(torch::nn::Module& model, const std::string& path,
                         const std::string& skip_prefix) {
   torch::serialize::InputArchive archive, weights;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error& e) {
-    TORCH_CHECK(false, "model init: ", path, " is not a readable model file");
-  }
+  core::load_checked(archive, path, "model init");
   TORCH_CHECK(archive.try_read("model", weights), "model init: ", path,
               " has no model (expected a run's model.pt or checkpoint.pt)");
   torch::NoGradGuard no_grad;
@@ -123,12 +120,14 @@ std::string run_directory(const Recipe& recipe) {
 nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options) {
   const std::string dir = run_directory(recipe);
   const std::string checkpoint = (fs::path(dir) / "checkpoint.pt").string();
-  if (options.resume)
+  if (options.resume) {
     TORCH_CHECK(fs::exists(checkpoint), "resume: ", dir, " has no checkpoint.pt");
+    // Verified before anything in the run directory is rewritten.
+    torch::serialize::InputArchive verified;
+    core::load_checked(verified, checkpoint, "resume");
+  }
   fs::create_directories(dir);
-  train::write_atomically((fs::path(dir) / "config.toml").string(), [&](const std::string& tmp) {
-    std::ofstream(tmp) << recipe.to_toml() << '\n';
-  });
+  core::write_file_atomically((fs::path(dir) / "config.toml").string(), recipe.to_toml() + "\n");
 
   train::set_threads(recipe.run.threads);
   data::Splits splits = load_data(recipe.data);
@@ -149,6 +148,7 @@ nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options) {
   trainer_options.run_dir = dir;
   trainer_options.progress = recipe.run.progress;
   trainer_options.checkpoint = recipe.train.checkpoint;
+  trainer_options.checkpoint_every = recipe.train.checkpoint_every;
   trainer_options.schedule = recipe.schedule;
   train::Trainer trainer(torch::nn::AnyModule(model), optimizer, trainer_options);
   if (options.resume) trainer.resume_from(checkpoint);
@@ -205,9 +205,7 @@ nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options) {
   }
   summary["parameters"] = parameters;
   summary["nonzero_parameters"] = nonzero;
-  train::write_atomically((fs::path(dir) / "summary.json").string(), [&](const std::string& tmp) {
-    std::ofstream(tmp) << summary.dump(2) << '\n';
-  });
+  core::write_file_atomically((fs::path(dir) / "summary.json").string(), summary.dump(2) + "\n");
   return summary;
 }
 

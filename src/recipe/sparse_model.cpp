@@ -1,5 +1,7 @@
 #include "frugal/recipe/sparse_model.h"
 
+#include "frugal/core/checked_file.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -199,16 +201,12 @@ void save_sparse_model(SparseInferenceImpl& model, const std::string& path) {
   model.save(weights);
   archive.write("model", weights);
   archive.write("layout", torch::tensor(model.layout(), torch::kInt64));
-  archive.save_to(path);
+  core::save_checked(archive, path);
 }
 
 SparseInference load_sparse_model(const std::string& path, const std::shared_ptr<train::Classifier>& architecture) {
   torch::serialize::InputArchive archive, weights;
-  try {
-    archive.load_from(path);
-  } catch (const c10::Error&) {
-    TORCH_CHECK(false, "sparse model: ", path, " is not a readable model file");
-  }
+  core::load_checked(archive, path, "sparse model");
   torch::Tensor layout;
   TORCH_CHECK(archive.try_read("layout", layout) && archive.try_read("model", weights), "sparse model: ", path,
               " has no \"layout\" and \"model\" entries (not written by save_sparse_model)");

@@ -1,5 +1,7 @@
 #include "frugal/train/trainer.h"
 
+#include "frugal/core/checked_file.h"
+
 #include "frugal/kernels/dispatch.h"
 #include "frugal/train/progress.h"
 
@@ -39,25 +41,10 @@ void truncate_metrics(const std::string& path, int64_t epoch) {
     if (record.is_object() && record.value("epoch", int64_t{0}) < epoch) kept += line + "\n";
   }
   in.close();
-  write_atomically(path, [&](const std::string& tmp) { std::ofstream(tmp) << kept; });
+  core::write_file_atomically(path, kept);
 }
 
 }  // namespace
-
-void write_atomically(const std::string& path,
-                      const std::function<void(const std::string&)>& write) {
-  const std::string tmp = path + ".tmp";
-  try {
-    write(tmp);
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw;
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  TORCH_CHECK(!ec, "cannot write ", path, ": ", ec.message());
-}
 
 int64_t set_threads(int64_t threads) {
   TORCH_CHECK(threads >= 0, "threads must be >= 0 (0 = all cores), got ", threads);
@@ -72,6 +59,7 @@ void TrainerOptions::validate() const {
   TORCH_CHECK(batch_size >= 1, "train: batch_size must be >= 1, got ", batch_size);
   TORCH_CHECK(eval_batch_size >= 1, "train: eval_batch_size must be >= 1, got ", eval_batch_size);
   TORCH_CHECK(threads >= 0, "train: threads must be >= 0 (0 = all cores), got ", threads);
+  TORCH_CHECK(checkpoint_every >= 1, "train: checkpoint_every must be >= 1, got ", checkpoint_every);
   schedule.validate();
 }
 
@@ -97,34 +85,34 @@ void Trainer::resume_from(const std::string& checkpoint) {
 }
 
 void Trainer::save_checkpoint(data::EpochSampler& sampler) const {
-  const std::string path = (fs::path(options_.run_dir) / "checkpoint.pt").string();
-  write_atomically(path, [&](const std::string& tmp) {
-    torch::serialize::OutputArchive archive, model, optimizer, sampler_archive;
-    model_.ptr()->save(model);
-    optimizer_->save(optimizer);
-    sampler.save(sampler_archive);
-    archive.write("model", model);
-    archive.write("optimizer", optimizer);
-    archive.write("sampler", sampler_archive);
-    for (const auto& hook : hooks_) {
-      torch::serialize::OutputArchive hook_archive;
-      hook->save(hook_archive);
-      archive.write("hook." + hook->name(), hook_archive);
-    }
-    archive.write("progress", torch::tensor({next_epoch_, step_, samples_forwarded_}));
-    archive.write("wall_s", torch::tensor(wall_s_, torch::kDouble));
-    archive.save_to(tmp);
-  });
+  torch::serialize::OutputArchive archive, model, optimizer, sampler_archive;
+  model_.ptr()->save(model);
+  optimizer_->save(optimizer);
+  sampler.save(sampler_archive);
+  archive.write("model", model);
+  archive.write("optimizer", optimizer);
+  archive.write("sampler", sampler_archive);
+  write_hook_states(archive);
+  archive.write("progress", torch::tensor({next_epoch_, step_, samples_forwarded_}));
+  archive.write("wall_s", torch::tensor(wall_s_, torch::kDouble));
+  // The last evaluation, so that resuming a finished run reports it again.
+  archive.write("eval", torch::tensor({last_eval_.loss, last_eval_.accuracy, best_accuracy_,
+                                       evaluated_ ? 1.0 : 0.0},
+                                      torch::kDouble));
+  core::save_checked(archive, (fs::path(options_.run_dir) / "checkpoint.pt").string());
+}
+
+void Trainer::write_hook_states(torch::serialize::OutputArchive& archive) const {
+  for (const auto& hook : hooks_) {
+    torch::serialize::OutputArchive hook_archive;
+    hook->save(hook_archive);
+    archive.write("hook." + hook->name(), hook_archive);
+  }
 }
 
 void Trainer::load_checkpoint(data::EpochSampler& sampler) {
   torch::serialize::InputArchive archive, model, optimizer, sampler_archive;
-  try {
-    archive.load_from(resume_path_);
-  } catch (const c10::Error& e) {
-    TORCH_CHECK(false, "resume: ", resume_path_, " is not a readable checkpoint: ",
-                e.what_without_backtrace());
-  }
+  core::load_checked(archive, resume_path_, "resume");
   archive.read("model", model);
   model_.ptr()->load(model);
   archive.read("optimizer", optimizer);
@@ -137,13 +125,17 @@ void Trainer::load_checkpoint(data::EpochSampler& sampler) {
                 " has no state for '", hook->name(), "'");
     hook->load(hook_archive);
   }
-  torch::Tensor progress, wall;
+  torch::Tensor progress, wall, eval;
   archive.read("progress", progress);
   archive.read("wall_s", wall);
+  archive.read("eval", eval);
   next_epoch_ = progress[0].item<int64_t>();
   step_ = progress[1].item<int64_t>();
   samples_forwarded_ = progress[2].item<int64_t>();
   wall_s_ = wall.item<double>();
+  last_eval_ = {eval[0].item<double>(), eval[1].item<double>()};
+  best_accuracy_ = eval[2].item<double>();
+  evaluated_ = eval[3].item<double>() != 0.0;
 }
 
 EvalResult Trainer::evaluate(const data::TensorDataset& data, const StepInfo& info) {
@@ -213,8 +205,6 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
   Progress progress(options_.progress);
   auto& module = *model_.ptr();
   module.train();
-  EvalResult last_eval;
-  double best_accuracy = 0.0;
 
   for (int64_t epoch = next_epoch_; epoch < epochs; ++epoch) {
     const auto epoch_start = std::chrono::steady_clock::now();
@@ -293,8 +283,9 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
     end_info.planned_steps = planned_steps;
     const auto eval_start = std::chrono::steady_clock::now();
     if (test.size() > 0) {
-      last_eval = evaluate(test, end_info);
-      best_accuracy = std::max(best_accuracy, last_eval.accuracy);
+      last_eval_ = evaluate(test, end_info);
+      best_accuracy_ = std::max(best_accuracy_, last_eval_.accuracy);
+      evaluated_ = true;
     }
     const double eval_s = seconds_since(eval_start);
     wall_s_ += seconds_since(epoch_start);
@@ -312,8 +303,8 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
         {"bookkeeping_s", bookkeeping_s},
         {"wall_s", wall_s_}};
     if (test.size() > 0) {
-      record["test_loss"] = last_eval.loss;
-      record["test_acc"] = last_eval.accuracy;
+      record["test_loss"] = last_eval_.loss;
+      record["test_acc"] = last_eval_.accuracy;
     }
     for (auto& hook : hooks_) hook->on_epoch_end(epoch, record);
     next_epoch_ = epoch + 1;
@@ -322,11 +313,14 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
     std::snprintf(line, sizeof line,
                   "epoch %lld/%lld  loss %.4f  test acc %.2f%%  kept %.0f%%  %.1f s  (total %s)",
                   static_cast<long long>(epoch + 1), static_cast<long long>(epochs),
-                  record["train_loss"].get<double>(), 100.0 * last_eval.accuracy,
+                  record["train_loss"].get<double>(), 100.0 * last_eval_.accuracy,
                   100.0 * record["kept_share"].get<double>(), train_s + eval_s,
                   format_duration(wall_s_).c_str());
     progress.epoch_line(line);
-    if (write_files && options_.checkpoint) save_checkpoint(sampler);
+    const bool last_epoch = epoch + 1 == epochs;
+    if (write_files && options_.checkpoint &&
+        (last_epoch || (epoch + 1) % options_.checkpoint_every == 0))
+      save_checkpoint(sampler);
   }
 
   nlohmann::json summary = {
@@ -339,27 +333,21 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
                                 static_cast<double>(epochs * train.size())},
       {"steps", step_},
       {"wall_s", wall_s_}};
-  if (test.size() > 0) {
-    summary["test_acc"] = last_eval.accuracy;
-    summary["test_loss"] = last_eval.loss;
-    summary["best_test_acc"] = best_accuracy;
+  if (evaluated_) {
+    summary["test_acc"] = last_eval_.accuracy;
+    summary["test_loss"] = last_eval_.loss;
+    summary["best_test_acc"] = best_accuracy_;
   }
   for (auto& hook : hooks_) hook->on_train_end(summary);
   if (write_files) {
     // The final model carries the hooks' state (masks, union masks) beside the weights.
-    write_atomically((fs::path(options_.run_dir) / "model.pt").string(), [&](const std::string& tmp) {
-      torch::serialize::OutputArchive archive, model;
-      model_.ptr()->save(model);
-      archive.write("model", model);
-      for (const auto& hook : hooks_) {
-        torch::serialize::OutputArchive hook_archive;
-        hook->save(hook_archive);
-        archive.write("hook." + hook->name(), hook_archive);
-      }
-      archive.save_to(tmp);
-    });
-    write_atomically((fs::path(options_.run_dir) / "summary.json").string(),
-                     [&](const std::string& tmp) { std::ofstream(tmp) << summary.dump(2) << '\n'; });
+    torch::serialize::OutputArchive archive, model;
+    model_.ptr()->save(model);
+    archive.write("model", model);
+    write_hook_states(archive);
+    core::save_checked(archive, (fs::path(options_.run_dir) / "model.pt").string());
+    core::write_file_atomically((fs::path(options_.run_dir) / "summary.json").string(),
+                                summary.dump(2) + "\n");
   }
   return summary;
 }

@@ -37,6 +37,35 @@ TEST_F(Cli, ResumeContinuesFromTheCheckpoint) {
   EXPECT_EQ(lines, 3);
 }
 
+TEST_F(Cli, ResumeFromAFlippedByteFailsInOneLineAndKeepsTheRun) {
+  ASSERT_EQ(run("train " + recipe() + " --set train.epochs=2").status, 0);
+  const auto checkpoint = run_dir() / "checkpoint.pt";
+  std::string bytes;
+  {
+    std::ifstream in(checkpoint, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  bytes[bytes.size() / 3] ^= 0x10;
+  std::ofstream(checkpoint, std::ios::binary | std::ios::trunc) << bytes;
+  auto contents = [&](const char* name) {
+    std::ifstream in(run_dir() / name);
+    return std::string((std::istreambuf_iterator<char>(in)), {});
+  };
+  const std::string summary = contents("summary.json"), config = contents("config.toml");
+
+  auto r = run("train --resume " + run_dir().string() + " --set train.epochs=3");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("frugal: error: resume: " + checkpoint.string() + " is corrupt"),
+            std::string::npos)
+      << r.output;
+  // stderr also echoes the resolved recipe first; the error is one line, the last.
+  const auto error_at = r.output.rfind("frugal: error: ");
+  ASSERT_NE(error_at, std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find('\n', error_at), r.output.size() - 1) << r.output;
+  EXPECT_EQ(contents("summary.json"), summary) << "the failed resume leaves the run alone";
+  EXPECT_EQ(contents("config.toml"), config) << "the failed resume leaves the run alone";
+}
+
 TEST_F(Cli, BadRecipeGivesOneLineAndNonZeroExit) {
   auto r = run("train " + recipe() + " --set train.epoch=3");
   EXPECT_NE(r.status, 0);

@@ -1,3 +1,4 @@
+#include "frugal/core/checked_file.h"
 #include "frugal/data/infobatch.h"
 #include "frugal/sparse/dynamic_sparsity.h"
 #include "frugal/train/models.h"
@@ -102,6 +103,101 @@ TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
   fs::remove_all(b_dir);
 }
 
+TEST(Trainer, ResumingAFinishedRunKeepsItsResults) {
+  auto train_set = blobs(200, 1), test_set = blobs(50, 2);
+  const std::string dir = temp_dir("finished");
+  auto a = make(dir, 2);
+  auto a_sampler = infobatch(200, 2);
+  const auto first = a.trainer->fit(train_set, test_set, a_sampler);
+  ASSERT_GT(first["test_acc"].get<double>(), 0.5);
+  auto b = make(dir, 2);
+  b.trainer->resume_from(dir + "/checkpoint.pt");
+  auto b_sampler = infobatch(200, 2);
+  const auto again = b.trainer->fit(train_set, test_set, b_sampler);
+  EXPECT_EQ(again["test_acc"], first["test_acc"]);
+  EXPECT_EQ(again["test_loss"], first["test_loss"]);
+  EXPECT_EQ(again["best_test_acc"], first["best_test_acc"]);
+  EXPECT_EQ(again["samples_forwarded"], first["samples_forwarded"]);
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, ACorruptCheckpointIsRejectedAndLoadsNothing) {
+  auto train_set = blobs(200, 1);
+  const std::string dir = temp_dir("corrupt");
+  auto a = make(dir, 2);
+  auto a_sampler = infobatch(200, 2);
+  a.trainer->fit(train_set, {}, a_sampler);
+  const std::string path = dir + "/checkpoint.pt";
+  std::string bytes;
+  {
+    std::ifstream in(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  // 20 flipped bytes in the middle, as in the report that a resumed run lost 70 points.
+  for (size_t i = 0; i < 20; ++i) bytes[bytes.size() / 2 + 37 * i] ^= 0x5a;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+
+  auto b = make(dir, 4);
+  std::vector<torch::Tensor> before;
+  for (const auto& p : b.model->parameters()) before.push_back(p.detach().clone());
+  b.trainer->resume_from(path);
+  auto b_sampler = infobatch(200, 4);
+  try {
+    b.trainer->fit(train_set, {}, b_sampler);
+    FAIL() << "a corrupt checkpoint must not be resumed";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what_without_backtrace()).find("resume: " + path + " is corrupt"),
+              std::string::npos)
+        << e.what_without_backtrace();
+  }
+  const auto after = b.model->parameters();
+  for (size_t i = 0; i < before.size(); ++i) EXPECT_TRUE(torch::equal(before[i], after[i]));
+  fs::remove_all(dir);
+}
+
+TEST(Trainer, CheckpointsAtTheIntervalAndAtTheLastEpoch) {
+  auto train_set = blobs(100, 1);
+  const std::string dir = temp_dir("interval");
+  // Crashing at epoch 3 of 5 with checkpoint_every = 2 leaves the checkpoint after epoch 1.
+  {
+    auto a = make(dir, 5);
+    train::TrainerOptions options;
+    options.epochs = 5;
+    options.batch_size = 16;
+    options.run_dir = dir;
+    options.progress = false;
+    options.threads = 1;
+    options.checkpoint_every = 2;
+    train::Trainer trainer(torch::nn::AnyModule(a.model), a.optimizer, options);
+    trainer.add_hook(std::make_shared<CrashAt>(3));
+    auto sampler = infobatch(100, 5);
+    EXPECT_THROW(trainer.fit(train_set, {}, sampler), std::runtime_error);
+  }
+  auto progress_of = [&] {
+    torch::serialize::InputArchive archive;
+    core::load_checked(archive, dir + "/checkpoint.pt", "test");
+    torch::Tensor progress;
+    archive.read("progress", progress);
+    return progress[0].item<int64_t>();
+  };
+  EXPECT_EQ(progress_of(), 2) << "the checkpoint after epochs 0 and 1";
+  {
+    auto a = make(dir, 3);
+    train::TrainerOptions options;
+    options.epochs = 3;
+    options.batch_size = 16;
+    options.run_dir = dir;
+    options.progress = false;
+    options.threads = 1;
+    options.checkpoint_every = 2;
+    train::Trainer trainer(torch::nn::AnyModule(a.model), a.optimizer, options);
+    auto sampler = infobatch(100, 3);
+    trainer.fit(train_set, {}, sampler);
+  }
+  EXPECT_EQ(progress_of(), 3) << "the last epoch is always checkpointed";
+  fs::remove_all(dir);
+}
+
 TEST(Trainer, ResumedCompactSparseRunEqualsUninterruptedRun) {
   // RigL on the CSR kernels: the active weights live in the layers' compact
   // values between checkpoints, so a resume must rebuild them exactly.
@@ -168,10 +264,12 @@ TEST(Trainer, NanLossStopsWithClearErrorAndKeepsLastGoodCheckpoint) {
         << e.what();
   }
   EXPECT_TRUE(fs::exists(dir + "/checkpoint.pt"));
-  EXPECT_FALSE(fs::exists(dir + "/checkpoint.pt.tmp"));
+  for (const auto& entry : fs::directory_iterator(dir))
+    EXPECT_EQ(entry.path().filename().string().find(".checkpoint.pt."), std::string::npos)
+        << "a temporary file is left: " << entry.path();
   EXPECT_FALSE(fs::exists(dir + "/model.pt")) << "no final model from a failed run";
   torch::serialize::InputArchive archive;
-  archive.load_from(dir + "/checkpoint.pt");
+  core::load_checked(archive, dir + "/checkpoint.pt", "test");
   torch::Tensor progress;
   archive.read("progress", progress);
   EXPECT_EQ(progress[0].item<int64_t>(), 1) << "the checkpoint is the one after epoch 0";

@@ -78,8 +78,10 @@ struct TrainSection {
   int64_t batch_size = 128;
   /// Samples per evaluation batch. Default 1000.
   int64_t eval_batch_size = 1000;
-  /// Save checkpoint.pt after every epoch. Default true.
+  /// Save checkpoint.pt (checksummed, atomic) during training. Default true.
   bool checkpoint = true;
+  /// Epochs between checkpoints (the last epoch always). Default 1.
+  int64_t checkpoint_every = 1;
 };
 
 struct InfoBatchSection {

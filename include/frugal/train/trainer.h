@@ -36,8 +36,10 @@ struct TrainerOptions {
   std::string run_dir;
   /// Progress bar when stderr is a terminal, a log line per epoch otherwise. Default true.
   bool progress = true;
-  /// Save checkpoint.pt (atomically) after every epoch. Default true.
+  /// Save checkpoint.pt (checksummed, atomically) during training. Default true.
   bool checkpoint = true;
+  /// Epochs between checkpoints; the last epoch is always checkpointed. Default 1; >= 1.
+  int64_t checkpoint_every = 1;
   /// Learning-rate schedule over the run.
   ScheduleSpec schedule;
 
@@ -81,6 +83,7 @@ class Trainer {
  private:
   void save_checkpoint(data::EpochSampler& sampler) const;
   void load_checkpoint(data::EpochSampler& sampler);
+  void write_hook_states(torch::serialize::OutputArchive& archive) const;
 
   torch::nn::AnyModule model_;
   std::shared_ptr<torch::optim::Optimizer> optimizer_;
@@ -94,11 +97,10 @@ class Trainer {
   int64_t step_ = 0;
   int64_t samples_forwarded_ = 0;
   double wall_s_ = 0.0;
+  EvalResult last_eval_;
+  double best_accuracy_ = 0.0;
+  bool evaluated_ = false;
 };
-
-/// Writes `write(tmp)` to a temporary file beside `path`, then renames it over
-/// `path`: a crash never leaves a half-written file behind.
-void write_atomically(const std::string& path, const std::function<void(const std::string&)>& write);
 
 /// Sets LibTorch's intra-op thread count (0 = all cores); returns the count set.
 int64_t set_threads(int64_t threads);
