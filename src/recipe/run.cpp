@@ -129,7 +129,6 @@ nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options) {
   fs::create_directories(dir);
   core::write_file_atomically((fs::path(dir) / "config.toml").string(), recipe.to_toml() + "\n");
 
-  train::set_threads(recipe.run.threads);
   data::Splits splits = load_data(recipe.data);
   const auto sample_shape = splits.train.inputs.sizes().slice(1).vec();
   auto model = build_model(recipe, sample_shape, splits.train.num_classes);

@@ -1,6 +1,7 @@
 #include "frugal/train/trainer.h"
 
 #include "frugal/core/checked_file.h"
+#include "frugal/core/threads.h"
 
 #include "frugal/kernels/dispatch.h"
 #include "frugal/train/progress.h"
@@ -46,19 +47,11 @@ void truncate_metrics(const std::string& path, int64_t epoch) {
 
 }  // namespace
 
-int64_t set_threads(int64_t threads) {
-  TORCH_CHECK(threads >= 0, "threads must be >= 0 (0 = all cores), got ", threads);
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  // Also sizes OpenBLAS's own pool, which torch::set_num_threads does not reach.
-  kernels::set_num_threads(threads);
-  return threads;
-}
-
 void TrainerOptions::validate() const {
   TORCH_CHECK(epochs >= 1, "train: epochs must be >= 1, got ", epochs);
   TORCH_CHECK(batch_size >= 1, "train: batch_size must be >= 1, got ", batch_size);
   TORCH_CHECK(eval_batch_size >= 1, "train: eval_batch_size must be >= 1, got ", eval_batch_size);
-  TORCH_CHECK(threads >= 0, "train: threads must be >= 0 (0 = all cores), got ", threads);
+  TORCH_CHECK(threads >= 0, "train: threads must be >= 0 (0 = the cores not busy), got ", threads);
   TORCH_CHECK(checkpoint_every >= 1, "train: checkpoint_every must be >= 1, got ", checkpoint_every);
   schedule.validate();
 }
@@ -166,7 +159,7 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
   TORCH_CHECK(train.size() > 0, "train: the training set is empty");
   TORCH_CHECK(sampler.size() == train.size(), "train: the sampler covers ", sampler.size(),
               " samples, the training set has ", train.size());
-  const int64_t threads = set_threads(options_.threads);
+  const core::ThreadPlan threads = core::set_threads(options_.threads);
   const bool write_files = !options_.run_dir.empty();
   if (write_files) fs::create_directories(options_.run_dir);
   const std::string metrics_path = (fs::path(options_.run_dir) / "metrics.jsonl").string();
@@ -325,7 +318,9 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
 
   nlohmann::json summary = {
       {"epochs", epochs},
-      {"threads", threads},
+      {"threads", threads.threads},
+      {"intra_op_threads", threads.intra_op},
+      {"blas", core::to_string(threads.blas_threading)},
       {"train_samples", train.size()},
       {"samples_forwarded", samples_forwarded_},
       {"full_data_samples", epochs * train.size()},

@@ -25,7 +25,7 @@ struct RunSection {
   std::string out_dir = "runs";
   /// Seed of model initialization, data order and every random choice. Default 0.
   uint64_t seed = 0;
-  /// Intra-op threads; 0 = all cores. Default 0.
+  /// Threads to compute with; 0 = the cores other processes leave idle. Default 0.
   int64_t threads = 0;
   /// Progress bar / per-epoch log lines on stderr. Default true.
   bool progress = true;

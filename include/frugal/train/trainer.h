@@ -27,7 +27,8 @@ struct TrainerOptions {
   int64_t batch_size = 128;
   /// Samples per evaluation batch. Default 1000.
   int64_t eval_batch_size = 1000;
-  /// Intra-op threads; 0 means all cores (LibTorch itself starts with 1 here).
+  /// Threads to train with; 0: the cores other processes leave idle
+  /// (core::set_threads says how they are split between LibTorch and OpenBLAS).
   int64_t threads = 0;
   /// Seed of every random choice the loop makes (global torch RNG per epoch). Default 0.
   uint64_t seed = 0;
@@ -101,8 +102,5 @@ class Trainer {
   double best_accuracy_ = 0.0;
   bool evaluated_ = false;
 };
-
-/// Sets LibTorch's intra-op thread count (0 = all cores); returns the count set.
-int64_t set_threads(int64_t threads);
 
 }  // namespace frugal::train
