@@ -56,6 +56,7 @@ const std::vector<std::pair<std::string, Binding>>& sections() {
          b.bind("eval_batch_size", r.train.eval_batch_size);
          b.bind("checkpoint", r.train.checkpoint);
          b.bind("checkpoint_every", r.train.checkpoint_every);
+         b.bind("eval_every", r.train.eval_every);
        }},
       {"optimizer",
        [](Recipe& r, SectionBinder& b) {
@@ -291,6 +292,8 @@ void Recipe::validate() const {
               train.eval_batch_size);
   TORCH_CHECK(train.checkpoint_every >= 1, "recipe: [train] checkpoint_every must be >= 1, got ",
               train.checkpoint_every);
+  TORCH_CHECK(train.eval_every >= 1, "recipe: [train] eval_every must be >= 1, got ",
+              train.eval_every);
   optimizer.validate();
   schedule.validate();
   TORCH_CHECK(!(sparse.enabled && prune.enabled),

@@ -148,6 +148,7 @@ nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options) {
   trainer_options.progress = recipe.run.progress;
   trainer_options.checkpoint = recipe.train.checkpoint;
   trainer_options.checkpoint_every = recipe.train.checkpoint_every;
+  trainer_options.eval_every = recipe.train.eval_every;
   trainer_options.schedule = recipe.schedule;
   train::Trainer trainer(torch::nn::AnyModule(model), optimizer, trainer_options);
   if (options.resume) trainer.resume_from(checkpoint);

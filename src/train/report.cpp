@@ -2,6 +2,7 @@
 
 #include <c10/util/Exception.h>
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -71,6 +72,14 @@ std::string compare_table(const std::vector<RunRecord>& runs) {
         << fmt("%.0f", number(s, "nonzero_parameters")) << " / "
         << fmt("%.0f", number(s, "parameters")) << " |\n";
   }
+  // A wall time measured while other work ran is not a result; say so.
+  for (const auto& run : runs) {
+    const double load = number(run.summary, "max_load_avg"), cores = number(run.summary, "cores");
+    if (cores > 0 && load > cores)
+      out << "\nnote: " << run.name << " ran while the machine was loaded (load average up to "
+          << fmt("%.1f", load) << " on " << fmt("%.0f", cores)
+          << " cores): its wall time is not a clean measurement\n";
+  }
   return out.str();
 }
 
@@ -83,8 +92,9 @@ std::vector<std::string> plot_runs(const std::vector<RunRecord>& runs, const std
     const auto path = (fs::path(out_dir) / ("run" + std::to_string(r) + ".dat")).string();
     std::ofstream data(path);
     for (const auto& e : runs[r].epochs)
-      data << number(e, "epoch") + 1 << ' ' << 100 * number(e, "test_acc") << ' '
-           << number(e, "test_loss") << ' ' << 100 * number(e, "kept_share", 1.0) << ' '
+      // Epochs without an evaluation (train.eval_every) are gaps in the plots.
+      data << number(e, "epoch") + 1 << ' ' << 100 * number(e, "test_acc", NAN) << ' '
+           << number(e, "test_loss", NAN) << ' ' << 100 * number(e, "kept_share", 1.0) << ' '
            << number(e, "wall_s") << '\n';
     data_files.push_back(path);
     const auto itop_path = (fs::path(out_dir) / ("run" + std::to_string(r) + "_itop.dat")).string();

@@ -32,6 +32,13 @@ torch::Tensor cross_entropy_per_sample(const torch::Tensor& logits,
       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
 }
 
+/// The machine's 1-minute load average (all processes), or 0 where unknown.
+double machine_load_average() {
+  double load = 0.0;
+  std::ifstream("/proc/loadavg") >> load;
+  return load;
+}
+
 /// Keeps the metrics lines of epochs before `epoch` (for a resumed run).
 void truncate_metrics(const std::string& path, int64_t epoch) {
   std::ifstream in(path);
@@ -53,6 +60,7 @@ void TrainerOptions::validate() const {
   TORCH_CHECK(eval_batch_size >= 1, "train: eval_batch_size must be >= 1, got ", eval_batch_size);
   TORCH_CHECK(threads >= 0, "train: threads must be >= 0 (0 = the cores not busy), got ", threads);
   TORCH_CHECK(checkpoint_every >= 1, "train: checkpoint_every must be >= 1, got ", checkpoint_every);
+  TORCH_CHECK(eval_every >= 1, "train: eval_every must be >= 1, got ", eval_every);
   schedule.validate();
 }
 
@@ -275,7 +283,9 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
     end_info.progress = static_cast<double>(epoch + 1) / epochs;
     end_info.planned_steps = planned_steps;
     const auto eval_start = std::chrono::steady_clock::now();
-    if (test.size() > 0) {
+    const bool last_epoch = epoch + 1 == epochs;
+    const bool evaluate_now = test.size() > 0 && (last_epoch || (epoch + 1) % options_.eval_every == 0);
+    if (evaluate_now) {
       last_eval_ = evaluate(test, end_info);
       best_accuracy_ = std::max(best_accuracy_, last_eval_.accuracy);
       evaluated_ = true;
@@ -294,23 +304,26 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
         {"train_s", train_s},
         {"eval_s", eval_s},
         {"bookkeeping_s", bookkeeping_s},
-        {"wall_s", wall_s_}};
-    if (test.size() > 0) {
+        {"wall_s", wall_s_},
+        {"load_avg", machine_load_average()}};
+    max_load_ = std::max(max_load_, record["load_avg"].get<double>());
+    if (evaluate_now) {
       record["test_loss"] = last_eval_.loss;
       record["test_acc"] = last_eval_.accuracy;
     }
     for (auto& hook : hooks_) hook->on_epoch_end(epoch, record);
     next_epoch_ = epoch + 1;
     log_line(record);
+    char accuracy[32] = "-";
+    if (evaluate_now) std::snprintf(accuracy, sizeof accuracy, "%.2f%%", 100.0 * last_eval_.accuracy);
     char line[256];
     std::snprintf(line, sizeof line,
-                  "epoch %lld/%lld  loss %.4f  test acc %.2f%%  kept %.0f%%  %.1f s  (total %s)",
+                  "epoch %lld/%lld  loss %.4f  test acc %s  kept %.0f%%  %.1f s  (total %s)",
                   static_cast<long long>(epoch + 1), static_cast<long long>(epochs),
-                  record["train_loss"].get<double>(), 100.0 * last_eval_.accuracy,
+                  record["train_loss"].get<double>(), accuracy,
                   100.0 * record["kept_share"].get<double>(), train_s + eval_s,
                   format_duration(wall_s_).c_str());
     progress.epoch_line(line);
-    const bool last_epoch = epoch + 1 == epochs;
     if (write_files && options_.checkpoint &&
         (last_epoch || (epoch + 1) % options_.checkpoint_every == 0))
       save_checkpoint(sampler);
@@ -327,7 +340,9 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
       {"saved_share", 1.0 - static_cast<double>(samples_forwarded_) /
                                 static_cast<double>(epochs * train.size())},
       {"steps", step_},
-      {"wall_s", wall_s_}};
+      {"wall_s", wall_s_},
+      {"cores", static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()))},
+      {"max_load_avg", max_load_}};
   if (evaluated_) {
     summary["test_acc"] = last_eval_.accuracy;
     summary["test_loss"] = last_eval_.loss;

@@ -198,6 +198,39 @@ TEST(Trainer, CheckpointsAtTheIntervalAndAtTheLastEpoch) {
   fs::remove_all(dir);
 }
 
+TEST(Trainer, EvaluatesAtTheIntervalAndAtTheLastEpoch) {
+  auto train_set = blobs(100, 1), test_set = blobs(40, 2);
+  const std::string dir = temp_dir("eval_every");
+  auto a = make(dir, 5);
+  train::TrainerOptions options;
+  options.epochs = 5;
+  options.batch_size = 16;
+  options.run_dir = dir;
+  options.progress = false;
+  options.threads = 1;
+  options.eval_every = 2;
+  struct CountEvaluations : train::TrainHook {
+    std::string name() const override { return "count"; }
+    void before_forward(bool training, const train::StepInfo&) override { evaluations += !training; }
+    int evaluations = 0;
+  };
+  auto counter = std::make_shared<CountEvaluations>();
+  train::Trainer trainer(torch::nn::AnyModule(a.model), a.optimizer, options);
+  trainer.add_hook(counter);
+  auto sampler = infobatch(100, 5);
+  const auto summary = trainer.fit(train_set, test_set, sampler);
+  EXPECT_EQ(counter->evaluations, 3) << "after epochs 1, 3 and the last, 4";
+  std::ifstream metrics(dir + "/metrics.jsonl");
+  std::vector<int64_t> evaluated;
+  for (std::string line; std::getline(metrics, line);) {
+    const auto record = nlohmann::json::parse(line);
+    if (record.contains("test_acc")) evaluated.push_back(record["epoch"].get<int64_t>());
+  }
+  EXPECT_EQ(evaluated, (std::vector<int64_t>{1, 3, 4}));
+  EXPECT_TRUE(summary.contains("test_acc"));
+  fs::remove_all(dir);
+}
+
 TEST(Trainer, ResumedCompactSparseRunEqualsUninterruptedRun) {
   // RigL on the CSR kernels: the active weights live in the layers' compact
   // values between checkpoints, so a resume must rebuild them exactly.

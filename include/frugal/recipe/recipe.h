@@ -82,6 +82,8 @@ struct TrainSection {
   bool checkpoint = true;
   /// Epochs between checkpoints (the last epoch always). Default 1.
   int64_t checkpoint_every = 1;
+  /// Epochs between test evaluations (the last epoch always). Default 1.
+  int64_t eval_every = 1;
 };
 
 struct InfoBatchSection {

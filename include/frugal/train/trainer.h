@@ -41,6 +41,8 @@ struct TrainerOptions {
   bool checkpoint = true;
   /// Epochs between checkpoints; the last epoch is always checkpointed. Default 1; >= 1.
   int64_t checkpoint_every = 1;
+  /// Epochs between test evaluations; the last epoch is always evaluated. Default 1; >= 1.
+  int64_t eval_every = 1;
   /// Learning-rate schedule over the run.
   ScheduleSpec schedule;
 
@@ -101,6 +103,7 @@ class Trainer {
   EvalResult last_eval_;
   double best_accuracy_ = 0.0;
   bool evaluated_ = false;
+  double max_load_ = 0.0;  // not checkpointed: a resumed run reports its own stretch
 };
 
 }  // namespace frugal::train
