@@ -19,7 +19,7 @@ using namespace frugal;
 
 void BM_InfoBatchReset(benchmark::State& state) {
   const int64_t n = state.range(0);
-  data::InfoBatchSampler sampler(n, data::InfoBatchOptions().epochs(100));
+  data::InfoBatchSampler sampler(n, data::InfoBatchOptions(100));
   sampler.update_scores(torch::arange(n, torch::kLong), torch::rand({n}));
   int64_t epoch = 1;
   for (auto _ : state) {
@@ -32,7 +32,7 @@ BENCHMARK(BM_InfoBatchReset)->Arg(60'000)->Arg(10'000'000)->Unit(benchmark::kMil
 
 void BM_InfoBatchScoreUpdate(benchmark::State& state) {
   const int64_t n = 10'000'000, batch = 128;
-  data::InfoBatchSampler sampler(n, data::InfoBatchOptions().epochs(100));
+  data::InfoBatchSampler sampler(n, data::InfoBatchOptions(100));
   auto idx = torch::randint(0, n, {batch}, torch::kLong);
   auto loss = torch::rand({batch});
   for (auto _ : state) sampler.update_scores(idx, loss);

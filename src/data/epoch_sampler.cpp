@@ -62,6 +62,20 @@ void ShuffleSampler::load(torch::serialize::InputArchive& archive) {
   if (epoch_ >= 0) begin_epoch(epoch_);  // the order is a pure function of (seed, epoch)
 }
 
+torch::Tensor EpochSampler::update(const torch::Tensor& indices, const torch::Tensor& losses) {
+  TORCH_CHECK(losses.defined() && losses.dim() == 1,
+              "update: needs the per-sample losses [batch] (a loss with reduction none), got "
+              "shape ",
+              losses.defined() ? losses.sizes() : torch::IntArrayRef{});
+  TORCH_CHECK(indices.defined() && indices.dim() == 1 && !indices.is_floating_point(),
+              "update: needs the batch's sample indices as a 1-D integer tensor");
+  TORCH_CHECK(indices.size(0) == losses.size(0), "update: ", indices.size(0), " indices for ",
+              losses.size(0), " losses");
+  auto weights = weights_of(indices).to(losses.device(), losses.scalar_type());
+  update_scores(indices, losses.detach());
+  return (weights * losses).mean();
+}
+
 TorchSampler::TorchSampler(std::shared_ptr<EpochSampler> plan) : plan_(std::move(plan)) {
   TORCH_CHECK(plan_, "TorchSampler needs a sample plan");
 }

@@ -285,6 +285,15 @@ torch::Tensor masked_weight(const torch::Tensor& weight, const torch::Tensor& sc
 // ---------------------------------------------------------------------------
 // Reports
 
+double RemainingReport::overall_share() const {
+  int64_t all_kept = kept, all = total;
+  for (const auto& d : dense) {
+    all_kept += d.kept;
+    all += d.total;
+  }
+  return all > 0 ? static_cast<double>(all_kept) / static_cast<double>(all) : 0.0;
+}
+
 nlohmann::json RemainingReport::to_json() const {
   nlohmann::json j;
   j["layers"] = nlohmann::json::object();
@@ -293,6 +302,11 @@ nlohmann::json RemainingReport::to_json() const {
   j["kept"] = kept;
   j["total"] = total;
   j["share"] = share();
+  if (!dense.empty()) {
+    j["kept_dense"] = nlohmann::json::array();
+    for (const auto& d : dense) j["kept_dense"].push_back(d.name);
+    j["overall_share"] = overall_share();
+  }
   return j;
 }
 
@@ -305,21 +319,34 @@ std::string RemainingReport::table() const {
   };
   for (const auto& l : layers) row(l.name, l.kept, l.total, l.share());
   row("total", kept, total, share());
+  if (dense.empty()) return out.str();
+  int64_t all_kept = kept, all = total;
+  for (const auto& d : dense) {
+    row(d.name + " (kept dense)", d.kept, d.total, d.share());
+    all_kept += d.kept;
+    all += d.total;
+  }
+  row("overall", all_kept, all, overall_share());
   return out.str();
 }
 
-RemainingReport count_nonzero(torch::nn::Module& model, const std::vector<std::string>& names) {
+RemainingReport count_nonzero(torch::nn::Module& model, const std::vector<std::string>& names,
+                              const std::vector<std::string>& dense) {
   torch::NoGradGuard no_grad;
   auto params = model.named_parameters();
-  RemainingReport report;
-  for (const auto& name : names) {
+  auto count = [&params](const std::string& name) {
     const torch::Tensor* p = params.find(name);
     TORCH_CHECK(p != nullptr, "model has no parameter named '", name, "'");
-    LayerRemaining l{name, p->ne(0).sum().item<int64_t>(), p->numel()};
+    return LayerRemaining{name, p->ne(0).sum().item<int64_t>(), p->numel()};
+  };
+  RemainingReport report;
+  for (const auto& name : names) {
+    auto l = count(name);
     report.kept += l.kept;
     report.total += l.total;
     report.layers.push_back(std::move(l));
   }
+  for (const auto& name : dense) report.dense.push_back(count(name));
   return report;
 }
 
@@ -335,16 +362,6 @@ torch::Tensor* weight_slot(torch::nn::Module& m) {
   if (auto* c = dynamic_cast<torch::nn::Conv2dImpl*>(&m)) return &c->weight;
   if (auto* c = dynamic_cast<torch::nn::Conv3dImpl*>(&m)) return &c->weight;
   return nullptr;
-}
-
-std::string regex_escape(const std::string& s) {
-  static const std::string special = R"(\^$.|?*+()[]{})";
-  std::string out;
-  for (char c : s) {
-    if (special.find(c) != std::string::npos) out += '\\';
-    out += c;
-  }
-  return out;
 }
 
 std::string weight_name(const std::string& module_name) {
@@ -395,17 +412,10 @@ Pruner::Pruner(torch::nn::Module& model, PruneOptions options)
   sparse::MaskSelection selection;
   selection.include = options_.include();
   selection.dense = options_.dense();
+  selection.keep_head_dense = options_.keep_head_dense();
   std::map<std::string, torch::Tensor*> slots;
-  std::string head;
-  bool has_linear = false;
-  for (const auto& item : model_.named_modules()) {
-    if (torch::Tensor* slot = weight_slot(*item.value())) slots[weight_name(item.key())] = slot;
-    if (dynamic_cast<torch::nn::LinearImpl*>(item.value().get())) {
-      head = item.key();
-      has_linear = true;
-    }
-  }
-  if (options_.keep_head_dense() && has_linear) selection.dense.push_back(regex_escape(head));
+  for (const auto& [module_name, module] : sparse::modules_of(model_))
+    if (torch::Tensor* slot = weight_slot(*module)) slots[weight_name(module_name)] = slot;
   masks_ = sparse::MaskSet(model_, selection);
 
   const double init = options_.resolved_score_init();
@@ -428,14 +438,9 @@ void Pruner::check_not_baked(const char* what) const {
   TORCH_CHECK(!baked_, "pruner.", what, "() called after bake(): the masks are already folded in");
 }
 
-std::pair<int64_t, int64_t> Pruner::position(const train::StepInfo& info) const {
+std::pair<int64_t, int64_t> Pruner::position(const core::StepInfo& info) const {
+  info.validate("pruner");
   if (options_.total_steps() > 0) return {info.step, options_.total_steps()};
-  TORCH_CHECK(info.planned_steps > 0, "StepInfo.planned_steps must be > 0, got ",
-              info.planned_steps);
-  TORCH_CHECK(!(info.step > 0 && info.progress == 0.0), "StepInfo.progress is 0 at step ",
-              info.step, ": the trainer does not fill it; set the pruning total_steps to ",
-              "schedule by step count");
-  TORCH_CHECK(info.progress >= 0.0, "StepInfo.progress must be >= 0, got ", info.progress);
   return {std::llround(info.progress * static_cast<double>(info.planned_steps)),
           info.planned_steps};
 }
@@ -480,17 +485,17 @@ double Pruner::lambda_at(int64_t pos, int64_t total) const {
   }
 }
 
-double Pruner::target_remaining(const train::StepInfo& info) const {
+double Pruner::target_remaining(const core::StepInfo& info) const {
   auto [pos, total] = position(info);
   return v_at(pos, total);
 }
 
-double Pruner::threshold(const train::StepInfo& info) const {
+double Pruner::threshold(const core::StepInfo& info) const {
   auto [pos, total] = position(info);
   return tau_at(pos, total);
 }
 
-double Pruner::lambda(const train::StepInfo& info) const {
+double Pruner::lambda(const core::StepInfo& info) const {
   auto [pos, total] = position(info);
   return lambda_at(pos, total);
 }
@@ -560,7 +565,7 @@ void Pruner::take_one_shot() {
   one_shot_taken_ = true;
 }
 
-void Pruner::on_train_begin(train::TrainContext& context) {
+void Pruner::on_train_begin(core::TrainContext& context) {
   check_not_baked("on_train_begin");
   TORCH_CHECK(context.model == nullptr || context.model == &model_,
               "the pruner was built on another model than the one being trained");
@@ -571,7 +576,7 @@ void Pruner::on_train_begin(train::TrainContext& context) {
     add_score_group(*context.optimizer);
 }
 
-void Pruner::before_forward(bool training, const train::StepInfo& info) {
+void Pruner::before_forward(bool training, const core::StepInfo& info) {
   check_not_baked("before_forward");
   auto [pos, total] = position(info);
   last_pos_ = pos;
@@ -603,8 +608,9 @@ void Pruner::before_forward(bool training, const train::StepInfo& info) {
   // the deterministic masks when asked, which also covers sampled L0 gates.
 }
 
-torch::Tensor Pruner::regularizer(const train::StepInfo& info) {
+torch::Tensor Pruner::regularizer(const core::StepInfo& info) {
   check_not_baked("regularizer");
+  info.validate("pruner");
   const auto method = options_.method();
   if (method != PruneMethod::soft_movement && method != PruneMethod::l0) return {};
   auto [pos, total] = position(info);
@@ -623,7 +629,8 @@ torch::Tensor Pruner::regularizer(const train::StepInfo& info) {
   return lambda_at(pos, total) * (sum / static_cast<double>(count));
 }
 
-void Pruner::after_step(const train::StepInfo& info) {
+void Pruner::after_step(const core::StepInfo& info) {
+  info.validate("pruner");
   for (auto& l : layers_)
     if (l.scores.defined() && l.scores.grad().defined()) l.scores.mutable_grad().reset();
 }
@@ -635,6 +642,12 @@ nlohmann::json Pruner::status() {
   j["remaining"] = report.share();
   j["layers"] = nlohmann::json::object();
   for (const auto& l : report.layers) j["layers"][l.name] = l.share();
+  if (!report.dense.empty()) {
+    // Said out loud: "remaining" covers the pruned layers only.
+    j["kept_dense"] = nlohmann::json::array();
+    for (const auto& d : report.dense) j["kept_dense"].push_back(d.name);
+    j["overall_share"] = report.overall_share();
+  }
   if (last_pos_ >= 0) j["step"] = last_pos_;
   switch (options_.method()) {
     case PruneMethod::magnitude:
@@ -684,9 +697,9 @@ std::vector<std::string> Pruner::pruned_names() const {
 }
 
 RemainingReport Pruner::remaining() {
-  if (baked_) return count_nonzero(model_, pruned_names());
+  if (baked_) return count_nonzero(model_, pruned_names(), masks_.kept_dense());
   store_masks(eval_masks(last_pos_, last_total_));
-  RemainingReport report;
+  RemainingReport report = count_nonzero(model_, {}, masks_.kept_dense());
   for (const auto& p : masks_.params()) {
     LayerRemaining l{p.name, p.active(), p.numel()};
     report.kept += l.kept;
@@ -707,6 +720,11 @@ void Pruner::restore() {
 
 RemainingReport Pruner::bake() {
   check_not_baked("bake");
+  TORCH_CHECK(last_pos_ >= 0 || options_.one_shot(), "pruner.bake() before any training step: ",
+              to_string(options_.method()),
+              " pruning follows its schedule from the steps, and none was taken, so nothing "
+              "would be pruned; train first (or, for magnitude pruning, set one_shot to prune "
+              "to final_remaining at once)");
   auto masks = eval_masks(last_pos_, last_total_);
   {
     torch::NoGradGuard no_grad;
@@ -716,7 +734,7 @@ RemainingReport Pruner::bake() {
   restore();
   for (auto& l : layers_) l.scores = torch::Tensor();
   baked_ = true;
-  return count_nonzero(model_, pruned_names());
+  return count_nonzero(model_, pruned_names(), masks_.kept_dense());
 }
 
 void Pruner::save(torch::serialize::OutputArchive& archive) const {

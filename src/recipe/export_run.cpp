@@ -57,7 +57,7 @@ ExportResult export_run(const std::string& run_dir, const ExportOptions& options
     TORCH_CHECK(archive.try_read("hook.prune", state), "export: ", model_file.string(),
                 " has no pruning state");
     pruner.load(state);
-    train::StepInfo end;
+    core::StepInfo end;
     end.progress = 1.0;
     end.step = end.planned_steps = std::max<int64_t>(1, pruner.options().total_steps());
     {

@@ -259,8 +259,7 @@ prune::DistillOptions Recipe::distill_options() const {
 }
 
 data::InfoBatchOptions Recipe::infobatch_options() const {
-  return data::InfoBatchOptions()
-      .epochs(train.epochs)
+  return data::InfoBatchOptions(train.epochs)
       .prune_ratio(infobatch.prune_ratio)
       .delta(infobatch.delta)
       .warmup_epochs(infobatch.warmup_epochs)

@@ -314,24 +314,33 @@ constexpr const char* kUpdatesKey = "updates";
 namespace {
 
 /// The MaskedLinear of each masked weight that may run the CSR kernels.
+/// A shared handle on `module` as a MaskedLinear, or null. A root module that
+/// no shared_ptr holds gets a non-owning handle: the model outlives the hook.
+std::shared_ptr<kernels::MaskedLinearImpl> as_masked_linear(torch::nn::Module& module) {
+  auto* layer = dynamic_cast<kernels::MaskedLinearImpl*>(&module);
+  if (layer == nullptr) return nullptr;
+  if (auto owner = module.weak_from_this().lock())
+    return std::shared_ptr<kernels::MaskedLinearImpl>(owner, layer);
+  return std::shared_ptr<kernels::MaskedLinearImpl>(std::shared_ptr<void>(), layer);
+}
+
+/// The MaskedLinear of each masked weight that may run the CSR kernels.
 std::vector<std::shared_ptr<kernels::MaskedLinearImpl>> find_kernel_layers(torch::nn::Module& model,
                                                                             const MaskSet& masks,
                                                                             const std::vector<bool>& frozen,
                                                                             kernels::KernelChoice choice) {
   std::vector<std::shared_ptr<kernels::MaskedLinearImpl>> layers(masks.size());
   if (choice == kernels::KernelChoice::kDense) return layers;
-  const auto modules = model.named_modules();
-  const std::string suffix = ".weight";
+  std::map<std::string, torch::nn::Module*> modules;
+  for (const auto& [module_name, module] : modules_of(model))
+    modules[module_name.empty() ? "weight" : module_name + ".weight"] = module;
   for (size_t i = 0; i < masks.size(); ++i) {
     const auto& name = masks.params()[i].name;
-    if (frozen[i] || name.size() <= suffix.size() ||
-        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
-      continue;
-    const auto* module = modules.find(name.substr(0, name.size() - suffix.size()));
-    if (module == nullptr) continue;
-    layers[i] = std::dynamic_pointer_cast<kernels::MaskedLinearImpl>(*module);
+    auto it = modules.find(name);
+    if (frozen[i] || it == modules.end()) continue;
+    layers[i] = as_masked_linear(*it->second);
     TORCH_CHECK(layers[i] != nullptr || choice != kernels::KernelChoice::kSparse ||
-                    std::dynamic_pointer_cast<torch::nn::LinearImpl>(*module) == nullptr,
+                    dynamic_cast<torch::nn::LinearImpl*>(it->second) == nullptr,
                 "sparse kernel 'sparse': layer '", name,
                 "' is a torch::nn::Linear; the CSR kernels need a frugal::kernels::MaskedLinear there "
                 "(or use kernel 'auto' or 'dense')");
@@ -347,12 +356,14 @@ DynamicSparsity::DynamicSparsity(DynamicSparsityOptions options) : options_(std:
 
 std::string DynamicSparsity::name() const { return "sparse"; }
 
-void DynamicSparsity::on_train_begin(train::TrainContext& context) {
+void DynamicSparsity::on_train_begin(core::TrainContext& context) {
   TORCH_CHECK(context.model != nullptr, "sparse training needs the model in the TrainContext");
-  context_ = &context;
+  context_ = context;  // a copy: attach() passes a temporary
+  started_ = true;
   MaskSelection selection;
   selection.include = options_.include();
   selection.dense = options_.dense_layers();
+  selection.keep_head_dense = options_.keep_head_dense();
   masks_ = MaskSet(*context.model, selection);
   for (const auto& p : masks_.params()) (void)flat(p.weight);
 
@@ -384,7 +395,7 @@ void DynamicSparsity::start_compact_layers() {
   // The compact form needs an optimizer to step the values, the kernels'
   // float32 CPU tensors, and a method that does without the dense gradient
   // at most steps (not SNFS).
-  if (context_->optimizer == nullptr || options_.method() == SparseMethod::kMomentum) return;
+  if (context_.optimizer == nullptr || options_.method() == SparseMethod::kMomentum) return;
   std::vector<torch::Tensor> values;
   for (size_t i = 0; i < kernel_layers_.size(); ++i) {
     auto& layer = kernel_layers_[i];
@@ -394,7 +405,7 @@ void DynamicSparsity::start_compact_layers() {
   }
   if (values.empty()) return;
   // Same hyper-parameters as the weights they stand for (the first group's).
-  auto& optimizer = *context_->optimizer;
+  auto& optimizer = *context_.optimizer;
   optimizer.add_param_group(
       torch::optim::OptimizerParamGroup(values, optimizer.param_groups().front().options().clone()));
 }
@@ -418,7 +429,7 @@ void DynamicSparsity::set_kernel_patterns(bool remap_state) {
       continue;
     }
     auto source = layer->set_compact_pattern(mask, options_.kernel());
-    if (!remap_state || context_->optimizer == nullptr) continue;
+    if (!remap_state || context_.optimizer == nullptr) continue;
     // A weight dropped and grown again in the same update holds its old
     // position but starts afresh, as every grown weight does.
     const auto& grown = last_update_.grown[i];
@@ -427,16 +438,16 @@ void DynamicSparsity::set_kernel_patterns(bool remap_state) {
       fresh.index_fill_(0, grown, true);
       source.masked_fill_(fresh.index_select(0, layer->pattern().flat_indices()), -1);
     }
-    remap_optimizer_state(*context_->optimizer, layer->values(), source);
+    remap_optimizer_state(*context_.optimizer, layer->values(), source);
   }
 }
 
-bool DynamicSparsity::is_update_step(const train::StepInfo& info) const {
+bool DynamicSparsity::is_update_step(const core::StepInfo& info) const {
   return options_.method() != SparseMethod::kStatic &&
          (info.step + 1) % options_.update_interval() == 0 && info.progress < options_.t_end();
 }
 
-double DynamicSparsity::drop_fraction(const train::StepInfo& info) const {
+double DynamicSparsity::drop_fraction(const core::StepInfo& info) const {
   if (options_.method() == SparseMethod::kStatic) return 0.0;
   return drop_fraction_at(options_.drop_fraction(), options_.schedule(), info.progress,
                           options_.t_end());
@@ -451,8 +462,9 @@ void DynamicSparsity::mask_weights_if_pending() {
   weights_pending_ = false;
 }
 
-void DynamicSparsity::before_forward(bool training, const train::StepInfo& info) {
-  TORCH_CHECK(context_ != nullptr, "DynamicSparsity::before_forward called before on_train_begin");
+void DynamicSparsity::before_forward(bool training, const core::StepInfo& info) {
+  TORCH_CHECK(started_, "DynamicSparsity::before_forward called before on_train_begin (or attach)");
+  info.validate("DynamicSparsity::before_forward");
   mask_weights_if_pending();
   // Growth by gradient needs the dense gradient at update steps, growth by
   // momentum at every step until T_end: those forwards run dense.
@@ -463,8 +475,9 @@ void DynamicSparsity::before_forward(bool training, const train::StepInfo& info)
     if (layer) layer->set_dense_gradient(dense_gradient);
 }
 
-void DynamicSparsity::before_step(const train::StepInfo& info) {
-  TORCH_CHECK(context_ != nullptr, "DynamicSparsity::before_step called before on_train_begin");
+void DynamicSparsity::before_step(const core::StepInfo& info) {
+  TORCH_CHECK(started_, "DynamicSparsity::before_step called before on_train_begin (or attach)");
+  info.validate("DynamicSparsity::before_step");
   mask_weights_if_pending();
   torch::NoGradGuard no_grad;
   dense_grad_.clear();
@@ -497,8 +510,9 @@ std::vector<torch::Tensor> DynamicSparsity::statistics_to_average() const {
   return {};
 }
 
-void DynamicSparsity::after_step(const train::StepInfo& info) {
-  TORCH_CHECK(context_ != nullptr, "DynamicSparsity::after_step called before on_train_begin");
+void DynamicSparsity::after_step(const core::StepInfo& info) {
+  TORCH_CHECK(started_, "DynamicSparsity::after_step called before on_train_begin (or attach)");
+  info.validate("DynamicSparsity::after_step");
   if (weights_pending_) {
     mask_weights_if_pending();
   } else {
@@ -545,7 +559,7 @@ torch::Tensor DynamicSparsity::grow(size_t layer, int64_t count) {
   TORCH_CHECK(false, "method ", to_string(options_.method()), " does not grow weights");
 }
 
-void DynamicSparsity::update_masks(const train::StepInfo& info) {
+void DynamicSparsity::update_masks(const core::StepInfo& info) {
   const auto start = std::chrono::steady_clock::now();
   torch::NoGradGuard no_grad;
   auto& params = masks_.params();
@@ -606,8 +620,8 @@ void DynamicSparsity::update_masks(const train::StepInfo& info) {
     auto positions = grow(i, grow_count[i]);
     flat(p.mask).index_fill_(0, positions, true);
     flat(p.weight).index_fill_(0, positions, 0.0);
-    if (context_->optimizer != nullptr)
-      reset_optimizer_state(*context_->optimizer, p.weight, positions);
+    if (context_.optimizer != nullptr)
+      reset_optimizer_state(*context_.optimizer, p.weight, positions);
     last_update_.grown[i] = positions;
   }
   for (size_t i = 0; i < n; ++i) union_[i].logical_or_(params[i].mask);
@@ -616,11 +630,11 @@ void DynamicSparsity::update_masks(const train::StepInfo& info) {
   last_update_.update_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 
-  if (context_->log_event) {
+  if (context_.log_event) {
     nlohmann::json per_layer = nlohmann::json::object();
     const auto rates = itop_rate_per_layer();
     for (size_t i = 0; i < n; ++i) per_layer[params[i].name] = rates[i];
-    context_->log_event({{"event", "mask_update"},
+    context_.log_event({{"event", "mask_update"},
                          {"step", info.step},
                          {"epoch", info.epoch},
                          {"drop_fraction", fraction},
@@ -673,7 +687,7 @@ void DynamicSparsity::on_train_end(nlohmann::json& summary) {
 }
 
 void DynamicSparsity::save(torch::serialize::OutputArchive& archive) const {
-  TORCH_CHECK(context_ != nullptr, "DynamicSparsity::save called before on_train_begin");
+  TORCH_CHECK(started_, "DynamicSparsity::save called before on_train_begin (or attach)");
   masks_.save(archive, kMaskKey);
   for (size_t i = 0; i < masks_.size(); ++i) {
     const auto& name = masks_.params()[i].name;
@@ -695,7 +709,7 @@ void DynamicSparsity::load(torch::serialize::InputArchive& archive) {
     if (archive.try_read(key, t, /*is_buffer=*/true)) loaded_[key] = t;
   }
   TORCH_CHECK(loaded_.count(kRngKey) != 0, "checkpoint holds no sparse training state");
-  if (context_ != nullptr) apply_loaded();
+  if (started_) apply_loaded();
 }
 
 void DynamicSparsity::apply_loaded() {

@@ -66,17 +66,31 @@ void zero_inactive(torch::Tensor& t, const torch::Tensor& mask) {
 
 }  // namespace
 
-MaskSet::MaskSet(torch::nn::Module& model, const MaskSelection& selection) {
-  auto include = compile(selection.include, "mask include");
-  auto dense = compile(selection.dense, "dense layer");
-  std::vector<bool> include_used(include.size(), false), dense_used(dense.size(), false);
-
+std::vector<std::pair<std::string, torch::nn::Module*>> modules_of(torch::nn::Module& model) {
   // named_modules() with the root included needs the root held by a
   // shared_ptr; listing the root by hand works for any module.
   std::vector<std::pair<std::string, torch::nn::Module*>> modules = {{"", &model}};
   for (const auto& item : model.named_modules(/*name_prefix=*/"", /*include_self=*/false))
     modules.emplace_back(item.key(), item.value().get());
+  return modules;
+}
 
+MaskSet::MaskSet(torch::nn::Module& model, const MaskSelection& selection) {
+  auto include = compile(selection.include, "mask include");
+  auto dense = compile(selection.dense, "dense layer");
+  std::vector<bool> include_used(include.size(), false), dense_used(dense.size(), false);
+
+  const auto modules = modules_of(model);
+  const torch::nn::Module* head = nullptr;
+  std::string head_name;
+  if (selection.keep_head_dense) {
+    for (const auto& [module_name, module_ptr] : modules)
+      if (dynamic_cast<torch::nn::LinearImpl*>(module_ptr)) {
+        head = module_ptr;
+        head_name = module_name.empty() ? "<root>" : module_name;
+      }
+  }
+  int64_t maskable = 0;
   for (const auto& [module_name, module_ptr] : modules) {
     torch::nn::Module& module = *module_ptr;
     if (!is_maskable(module)) continue;
@@ -85,6 +99,7 @@ MaskSet::MaskSet(torch::nn::Module& model, const MaskSelection& selection) {
     const torch::Tensor* weight = own.find("weight");
     if (weight == nullptr) continue;
     std::string name = module_name.empty() ? "weight" : module_name + ".weight";
+    ++maskable;
 
     bool included = include.empty();
     for (size_t i = 0; i < include.size(); ++i)
@@ -98,6 +113,8 @@ MaskSet::MaskSet(torch::nn::Module& model, const MaskSelection& selection) {
         kept_dense = true;
         dense_used[i] = true;
       }
+    if (included && !kept_dense && &module == head) kept_dense = true;
+    if (kept_dense) kept_dense_.push_back(name);
     if (!included || kept_dense) continue;
 
     MaskedParam p;
@@ -115,7 +132,12 @@ MaskSet::MaskSet(torch::nn::Module& model, const MaskSelection& selection) {
   for (size_t i = 0; i < dense.size(); ++i)
     TORCH_CHECK(dense_used[i], "dense layer pattern '", selection.dense[i],
                 "' matches no Linear or Conv layer");
-  TORCH_CHECK(!params_.empty(), "no Linear or Conv weight left to mask");
+  TORCH_CHECK(!params_.empty() || head == nullptr || maskable > 1,
+              "nothing to mask: the only Linear layer '", head_name,
+              "' is the output head, which keep_head_dense keeps dense (set keep_head_dense "
+              "to false to mask it)");
+  TORCH_CHECK(!params_.empty(), "no Linear or Conv weight left to mask",
+              head != nullptr ? " (keep_head_dense keeps the head '" + head_name + "' dense)" : "");
 }
 
 MaskedParam& MaskSet::at(const std::string& name) {

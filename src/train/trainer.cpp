@@ -167,6 +167,10 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
   TORCH_CHECK(train.size() > 0, "train: the training set is empty");
   TORCH_CHECK(sampler.size() == train.size(), "train: the sampler covers ", sampler.size(),
               " samples, the training set has ", train.size());
+  const auto sampler_epochs = sampler.epochs();
+  TORCH_CHECK(!sampler_epochs || *sampler_epochs == options_.epochs, "train: the sampler plans ",
+              sampler_epochs.value_or(0), " epochs (InfoBatchOptions epochs) but the trainer runs ",
+              options_.epochs, " (TrainerOptions::epochs); build both from one value");
   const core::ThreadPlan threads = core::set_threads(options_.threads);
   const bool write_files = !options_.run_dir.empty();
   if (write_files) fs::create_directories(options_.run_dir);

@@ -16,7 +16,7 @@ using frugal::data::ShuffleSampler;
 using frugal::data::TorchSampler;
 
 InfoBatchOptions options(int64_t epochs = 10) {
-  return InfoBatchOptions().epochs(epochs).prune_ratio(0.5).delta(0.875).seed(7);
+  return InfoBatchOptions(epochs).prune_ratio(0.5).delta(0.875).seed(7);
 }
 
 /// Gives sample i the loss i (so the lower half is below the mean).
@@ -99,7 +99,7 @@ TEST(InfoBatch, AnnealingStartsAtFloorDeltaTimesEpochsEvenWhenNotInteger) {
       EXPECT_TRUE(torch::all(s.weights() == 1).item<bool>()) << "up-weighting leaked into epoch " << e;
     }
   }
-  EXPECT_EQ(InfoBatchOptions().epochs(100).delta(0.29).stop_epoch(), 29);
+  EXPECT_EQ(InfoBatchOptions(100).delta(0.29).stop_epoch(), 29);
 }
 
 TEST(InfoBatch, WarmupEpochsDoNotPrune) {
@@ -216,14 +216,23 @@ TEST(ShuffleSampler, EveryIndexOncePerEpochAndEpochsDiffer) {
   for (int32_t i = 0; i < 100; ++i) EXPECT_EQ(o[i], i);
 }
 
-TEST(InfoBatch, ResetOverTenMillionSamplesIsLinearTime) {
-  // Functional check at scale (no sort, no per-sample allocation); the timing
-  // target itself lives in bench/infobatch_sampler.
-  InfoBatchSampler s(10'000'000, options());
-  s.update_scores(torch::arange(10'000'000, torch::kLong), torch::rand({10'000'000}));
+TEST(InfoBatch, PlanOverTenMillionSamplesKeepsExactCountsAndEachSampleAtMostOnce) {
+  // The same invariants as on small data, at scale (no timing here: the
+  // speed target lives in bench/infobatch_overhead).
+  constexpr int64_t n = 10'000'000;
+  InfoBatchSampler s(n, options());
+  auto losses = torch::rand({n});
+  s.update_scores(torch::arange(n, torch::kLong), losses);
   s.begin_epoch(1);
-  EXPECT_GT(s.kept(), 7'000'000);
-  EXPECT_LT(s.kept(), 8'000'000);
+  const auto exact = losses.to(torch::kDouble);  // the mean in double, as the sampler takes it
+  const int64_t below = exact.lt(exact.mean().item<double>()).sum().item<int64_t>();
+  EXPECT_EQ(s.below_mean(), below);
+  EXPECT_EQ(s.kept(), (n - below) + below / 2) << "all above the mean, floor(0.5 * below) below";
+  ASSERT_EQ(static_cast<int64_t>(s.order().size()), s.kept());
+  auto order = torch::from_blob(const_cast<int32_t*>(s.order().data()), {s.kept()}, torch::kInt)
+                   .to(torch::kLong);
+  EXPECT_EQ(torch::bincount(order, {}, n).max().item<int64_t>(), 1) << "a sample planned twice";
+  EXPECT_EQ(s.weights().eq(2.0f).sum().item<int64_t>(), below / 2) << "kept below-mean weight 1/(1-r)";
 }
 
 }  // namespace

@@ -7,8 +7,8 @@
 #include <string>
 
 namespace prune = frugal::prune;
-using frugal::train::StepInfo;
-using frugal::train::TrainContext;
+using frugal::core::StepInfo;
+using frugal::core::TrainContext;
 using prune::PruneMethod;
 using prune::PruneOptions;
 using prune::PruneSelection;
@@ -225,7 +225,7 @@ TEST(Pruner, MasksConvolutionWeights) {
   torch::manual_seed(4);
   torch::nn::Sequential model(torch::nn::Conv2d(torch::nn::Conv2dOptions(2, 4, 3)),
                               torch::nn::Flatten(), torch::nn::Linear(4 * 3 * 3, 2));
-  Pruner pruner(*model, PruneOptions(PruneMethod::magnitude).final_remaining(0.3).one_shot(true));
+  Pruner pruner(*model, PruneOptions(PruneMethod::magnitude).keep_head_dense(true).final_remaining(0.3).one_shot(true));
   ASSERT_EQ(pruner.pruned_names(), std::vector<std::string>{"0.weight"});
   pruner.before_forward(false, at_step(0, 10));
   auto* conv = (*model)[0]->as<torch::nn::Conv2d>();
@@ -240,13 +240,14 @@ TEST(Pruner, MasksConvolutionWeights) {
 // ---------------------------------------------------------------------------
 // Selection, schedule, methods
 
-TEST(Pruner, KeepsOutputHeadDenseByDefault) {
+TEST(Pruner, PrunesTheHeadByDefaultAndKeepsItDenseOnRequest) {
   auto model = tiny_mlp();
-  Pruner pruner(*model, PruneOptions(PruneMethod::magnitude));
-  EXPECT_EQ(pruner.pruned_names(), (std::vector<std::string>{"0.weight", "2.weight"}));
-  auto model2 = tiny_mlp();
-  Pruner all(*model2, PruneOptions(PruneMethod::magnitude).keep_head_dense(false));
+  Pruner all(*model, PruneOptions(PruneMethod::magnitude));
   EXPECT_EQ(all.pruned_names(), (std::vector<std::string>{"0.weight", "2.weight", "4.weight"}));
+  auto model2 = tiny_mlp();
+  Pruner head_dense(*model2, PruneOptions(PruneMethod::magnitude).keep_head_dense(true));
+  EXPECT_EQ(head_dense.pruned_names(), (std::vector<std::string>{"0.weight", "2.weight"}));
+  EXPECT_EQ(head_dense.masks().kept_dense(), std::vector<std::string>{"4.weight"});
   auto model3 = tiny_mlp();
   Pruner picked(*model3, PruneOptions(PruneMethod::movement).include({"2\\.weight"}));
   EXPECT_EQ(picked.pruned_names(), std::vector<std::string>{"2.weight"});
@@ -255,7 +256,7 @@ TEST(Pruner, KeepsOutputHeadDenseByDefault) {
 TEST(Pruner, MovementKeepsExactCountsLocallyAndGloballyAfterTraining) {
   for (auto selection : {PruneSelection::local, PruneSelection::global}) {
     auto model = tiny_mlp();
-    Pruner pruner(*model, PruneOptions(PruneMethod::movement).final_remaining(0.25)
+    Pruner pruner(*model, PruneOptions(PruneMethod::movement).keep_head_dense(true).final_remaining(0.25)
                               .selection(selection).warmup(0.1).cooldown(0.2));
     train_loop(model, pruner, 30);
     auto report = pruner.remaining();
@@ -280,22 +281,25 @@ TEST(Pruner, TargetFollowsTheCubicSchedule) {
   auto model2 = tiny_mlp();
   Pruner by_step(*model2, PruneOptions(PruneMethod::movement).final_remaining(0.1).warmup(0.1)
                               .cooldown(0.2).total_steps(100));
+  // Step 45 at 90% of a 50-step run: progress alone would put it in the cool-down.
+  EXPECT_NEAR(by_step.target_remaining(at_step(45, 50)), 0.2125, 1e-12);
+  // A trainer that never fills progress is an error, not a schedule stuck at v_i.
   StepInfo info;
   info.step = 45;
-  EXPECT_NEAR(by_step.target_remaining(info), 0.2125, 1e-12);
-  // A trainer that never fills progress is an error, not a schedule stuck at v_i.
   info.planned_steps = 100;
   EXPECT_NE(error_of([&] { pruner.target_remaining(info); }).find("progress"), std::string::npos);
+  EXPECT_NE(error_of([&] { by_step.target_remaining(info); }).find("progress"), std::string::npos)
+      << "checked the same way when the schedule reads the step";
 }
 
 TEST(Pruner, GradualMagnitudeReachesFinalShareAndOneShotKeepsItsMask) {
   auto model = tiny_mlp();
-  Pruner gradual(*model, PruneOptions(PruneMethod::magnitude).final_remaining(0.2));
+  Pruner gradual(*model, PruneOptions(PruneMethod::magnitude).keep_head_dense(true).final_remaining(0.2));
   train_loop(model, gradual, 20);
   EXPECT_EQ(gradual.remaining().kept, std::llround(0.2 * 32) + std::llround(0.2 * 48));
 
   auto model2 = tiny_mlp();
-  Pruner once(*model2, PruneOptions(PruneMethod::magnitude).final_remaining(0.2).one_shot(true));
+  Pruner once(*model2, PruneOptions(PruneMethod::magnitude).keep_head_dense(true).final_remaining(0.2).one_shot(true));
   auto w = param(*model2, "0.weight").detach().clone();
   auto expected = prune::top_v_mask(w.abs(), std::llround(0.2 * 32));
   train_loop(model2, once, 20);
@@ -306,7 +310,7 @@ TEST(Pruner, SoftMovementNeverKeepsLessThanHalfAPercent) {
   torch::manual_seed(5);
   torch::nn::Sequential model(torch::nn::Linear(100, 50), torch::nn::ReLU(),
                               torch::nn::Linear(50, 2));
-  Pruner pruner(*model, PruneOptions(PruneMethod::soft_movement).final_threshold(0.1));
+  Pruner pruner(*model, PruneOptions(PruneMethod::soft_movement).keep_head_dense(true).final_threshold(0.1));
   {
     torch::NoGradGuard no_grad;
     pruner.score_parameters()[0].uniform_(-12.0, -8.0);  // sigmoid < 0.001 everywhere
@@ -337,9 +341,9 @@ TEST(Pruner, SoftMovementRegularizerRampsWithThreshold) {
 
 TEST(Pruner, RegularizerNormalizationPerTensorOrPerWeight) {
   auto model = tiny_mlp();
-  Pruner per_tensor(*model, PruneOptions(PruneMethod::soft_movement).lambda(1.0));
+  Pruner per_tensor(*model, PruneOptions(PruneMethod::soft_movement).keep_head_dense(true).lambda(1.0));
   auto model2 = tiny_mlp();
-  Pruner per_weight(*model2, PruneOptions(PruneMethod::soft_movement).lambda(1.0)
+  Pruner per_weight(*model2, PruneOptions(PruneMethod::soft_movement).keep_head_dense(true).lambda(1.0)
                                  .regularizer_norm(prune::RegularizerNorm::per_weight));
   for (Pruner* p : {&per_tensor, &per_weight}) {
     torch::NoGradGuard no_grad;
@@ -390,7 +394,7 @@ TEST(Pruner, L0RegularizerIsExpectedShareOfOpenGates) {
 
 TEST(Pruner, AddsScoresToOptimizerWithScoreLearningRateAndNoDecay) {
   auto model = tiny_mlp();
-  Pruner pruner(*model, PruneOptions(PruneMethod::movement).score_lr(0.05));
+  Pruner pruner(*model, PruneOptions(PruneMethod::movement).keep_head_dense(true).score_lr(0.05));
   torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-3).weight_decay(0.1));
   TrainContext context;
   context.model = model.ptr().get();
@@ -426,7 +430,7 @@ TEST(Pruner, BakedModelGivesTheMaskedModelsOutputs) {
   for (auto method : {PruneMethod::magnitude, PruneMethod::movement, PruneMethod::soft_movement,
                       PruneMethod::l0}) {
     auto model = tiny_mlp();
-    Pruner pruner(*model, PruneOptions(method).final_remaining(0.3));
+    Pruner pruner(*model, PruneOptions(method).keep_head_dense(true).final_remaining(0.3));
     train_loop(model, pruner, 12, 5e-2);
     auto x = torch::randn({10, 4});
     torch::Tensor masked;
@@ -502,7 +506,7 @@ TEST(PruneOptions, RejectsBadValuesWithClearMessages) {
   EXPECT_NE(message(PruneOptions().lambda(-1.0)).find("lambda"), std::string::npos);
   EXPECT_NE(message(PruneOptions().include({"encoder\\..*"})).find("encoder"), std::string::npos);
   EXPECT_NE(message(PruneOptions().dense({"nothing_here"})).find("nothing_here"), std::string::npos);
-  EXPECT_NE(message(PruneOptions().include({"4\\.weight"})).find("no Linear or Conv weight left"),
+  EXPECT_NE(message(PruneOptions().include({"4\\.weight"}).keep_head_dense(true)).find("no Linear or Conv weight left"),
             std::string::npos);
   EXPECT_NE(error_of([] { prune::parse_prune_method("snip"); }).find("unknown pruning method 'snip'"),
             std::string::npos);

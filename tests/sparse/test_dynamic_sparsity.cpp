@@ -1,5 +1,5 @@
 // DynamicSparsity driven by a hand-written loop that calls the hook the way
-// include/frugal/train/hook.h documents.
+// include/frugal/core/hook.h documents.
 #include "support/expect_error.h"
 #include "frugal/sparse/dynamic_sparsity.h"
 
@@ -11,8 +11,8 @@
 #include <sstream>
 
 using namespace frugal::sparse;
-using frugal::train::StepInfo;
-using frugal::train::TrainContext;
+using frugal::core::StepInfo;
+using frugal::core::TrainContext;
 
 namespace {
 

@@ -1,3 +1,4 @@
+#include "support/expect_error.h"
 #include "frugal/core/checked_file.h"
 #include "frugal/data/infobatch.h"
 #include "frugal/sparse/dynamic_sparsity.h"
@@ -54,11 +55,11 @@ Setup make(const std::string& run_dir, int64_t epochs, double lr = 0.05) {
 }
 
 data::InfoBatchSampler infobatch(int64_t n, int64_t epochs) {
-  return data::InfoBatchSampler(n, data::InfoBatchOptions().epochs(epochs).seed(5));
+  return data::InfoBatchSampler(n, data::InfoBatchOptions(epochs).seed(5));
 }
 
 /// Simulates a crash: throws when epoch `at` begins.
-struct CrashAt : train::TrainHook {
+struct CrashAt : core::TrainHook {
   explicit CrashAt(int64_t at) : at_(at) {}
   std::string name() const override { return "crash"; }
   void on_epoch_begin(int64_t epoch) override {
@@ -281,9 +282,9 @@ TEST(Trainer, NanLossStopsWithClearErrorAndKeepsLastGoodCheckpoint) {
   auto train_set = blobs(200, 1);
   const std::string dir = temp_dir("nan");
   auto s = make(dir, 3);
-  struct PoisonAt : train::TrainHook {
+  struct PoisonAt : core::TrainHook {
     std::string name() const override { return "poison"; }
-    torch::Tensor regularizer(const train::StepInfo& info) override {
+    torch::Tensor regularizer(const core::StepInfo& info) override {
       return info.epoch == 1 ? torch::tensor(NAN) : torch::Tensor();
     }
   };
@@ -337,12 +338,12 @@ TEST(Trainer, WeightedLossIsMeanOfWeightTimesSampleLoss) {
   std::vector<torch::Tensor> grads;
   for (double w : {1.0, 2.0}) {
     auto s = make("", 1);
-    struct Capture : train::TrainHook {
+    struct Capture : core::TrainHook {
       std::vector<torch::Tensor>* out;
       torch::nn::Module* model = nullptr;
       std::string name() const override { return "capture"; }
-      void on_train_begin(train::TrainContext& c) override { model = c.model; }
-      void before_step(const train::StepInfo&) override {
+      void on_train_begin(core::TrainContext& c) override { model = c.model; }
+      void before_step(const core::StepInfo&) override {
         out->push_back(model->parameters()[0].grad().clone());
       }
     };
@@ -390,13 +391,13 @@ TEST(Schedule, LastStepRateIsRightWhenInfoBatchShortensEpochs) {
   // number of batches changes; a progress-keyed one reaches its end exactly.
   auto train_set = blobs(300, 1);
   auto s = make("", 6);
-  struct LastLr : train::TrainHook {
+  struct LastLr : core::TrainHook {
     torch::optim::Optimizer* opt = nullptr;
     double last = -1;
     double progress = 0;
     std::string name() const override { return "lastlr"; }
-    void on_train_begin(train::TrainContext& c) override { opt = c.optimizer; }
-    void after_step(const train::StepInfo& info) override {
+    void on_train_begin(core::TrainContext& c) override { opt = c.optimizer; }
+    void after_step(const core::StepInfo& info) override {
       last = opt->param_groups()[0].options().get_lr();
       progress = info.progress;
     }
@@ -432,6 +433,56 @@ TEST(Models, BuiltInModelsTakeTheirInputsAndSwapHeads) {
   EXPECT_EQ(params, 784 * 300 + 300 + 300 * 100 + 100 + 100 * 10 + 10) << "LeNet-300-100";
   spec.name = "vgg";
   EXPECT_THROW(train::build_model(spec), c10::Error);
+}
+
+/// A fixed plan over two samples with unequal loss weights.
+struct FixedWeights : data::EpochSampler {
+  void begin_epoch(int64_t) override {}
+  const std::vector<int32_t>& order() const override { return order_; }
+  int64_t kept() const override { return 2; }
+  int64_t size() const override { return 2; }
+  torch::Tensor weights_of(const torch::Tensor& indices) const override {
+    return torch::tensor({2.0f, 1.0f}).index_select(0, indices.to(torch::kLong));
+  }
+  void save(torch::serialize::OutputArchive&) const override {}
+  void load(torch::serialize::InputArchive&) override {}
+  std::vector<int32_t> order_ = {0, 1};
+};
+
+TEST(Trainer, OneStepMinimizesTheMeanOfEachWeightTimesItsOwnLoss) {
+  // Model y = w x (w = 1, no bias), per-sample loss = its output, inputs 1
+  // and 3 with loss weights 2 and 1, one SGD step at lr 1 on the batch of both:
+  // loss = mean(w_i * w x_i) = (2 * 1 + 1 * 3) / 2 = 2.5 = dL/dw, so w -> -1.5.
+  // (mean(w_i) * mean(loss_i) would give 3 and w -> -2.)
+  torch::nn::Linear model(torch::nn::LinearOptions(1, 1).bias(false));
+  {
+    torch::NoGradGuard no_grad;
+    model->weight.fill_(1.0);
+  }
+  auto optimizer = std::make_shared<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(1.0));
+  train::TrainerOptions options;
+  options.epochs = 1;
+  options.batch_size = 2;
+  options.progress = false;
+  options.threads = 1;
+  options.schedule.name = "constant";
+  train::Trainer trainer(torch::nn::AnyModule(model), optimizer, options);
+  trainer.set_sample_loss([](const torch::Tensor& logits, const data::IndexedBatch&) {
+    return logits.select(1, 0);
+  });
+  data::TensorDataset train_set{torch::tensor({1.0f, 3.0f}).view({2, 1}), torch::zeros({2}, torch::kLong), 1};
+  FixedWeights sampler;
+  auto summary = trainer.fit(train_set, {}, sampler);
+  EXPECT_FLOAT_EQ(model->weight.item<float>(), -1.5f);
+  EXPECT_EQ(summary["steps"].get<int64_t>(), 1);
+}
+
+TEST(Trainer, RejectsAnInfoBatchSamplerPlannedForAnotherNumberOfEpochs) {
+  auto train_set = blobs(64, 2);
+  auto s = make("", 3);
+  auto sampler = infobatch(64, 5);
+  frugal_test::expect_error([&] { s.trainer->fit(train_set, {}, sampler); },
+                            "the sampler plans 5 epochs (InfoBatchOptions epochs) but the trainer runs 3");
 }
 
 }  // namespace

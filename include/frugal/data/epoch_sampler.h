@@ -8,6 +8,8 @@
 #include <torch/serialize/archive.h>
 #include <torch/types.h>
 
+#include <c10/util/Optional.h>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -40,6 +42,20 @@ class EpochSampler {
   /// Records the unweighted, detached per-sample losses of trained samples.
   /// With several processes, pass the (index, loss) pairs of all ranks.
   virtual void update_scores(const torch::Tensor& indices, const torch::Tensor& losses) {}
+  /// The number of epochs the plan was made for, when the plan depends on
+  /// it (InfoBatch anneals in its last epochs); none for a plan that does not
+  /// (ShuffleSampler). The Trainer refuses a run of another length.
+  virtual c10::optional<int64_t> epochs() const { return c10::nullopt; }
+
+  /// A hand-written loop's one call per batch (the twin of the InfoBatch
+  /// Python package's `loss = dataset.update(loss)`): records the batch's
+  /// per-sample `losses` [B] (reduction none; detached here) as the scores of
+  /// the samples `indices` [B] (integer), and returns the loss to
+  /// backpropagate, mean(w_i * loss_i) with the plan's weights, with autograd
+  /// through `losses`. Throws for a reduced (0-D) loss or mismatched sizes.
+  /// With several processes, use weights_of() and update_scores() with the
+  /// gathered pairs instead.
+  torch::Tensor update(const torch::Tensor& indices, const torch::Tensor& losses);
 
   virtual void save(torch::serialize::OutputArchive& archive) const = 0;
   virtual void load(torch::serialize::InputArchive& archive) = 0;
@@ -72,11 +88,15 @@ class ShuffleSampler : public EpochSampler {
 
 /// Adapts an EpochSampler to torch::data::samplers::Sampler<>, for use with
 /// torch::data::make_data_loader. reset() plans the next epoch (the first
-/// reset plans epoch 0); copies share the plan.
+/// reset plans epoch 0); the DataLoader resets it each time an epoch's
+/// iteration begins (`for (auto& batch : *loader)`). Copies share the plan,
+/// so the loop keeps the shared_ptr and calls plan->update(...) per batch.
 class TorchSampler : public torch::data::samplers::Sampler<> {
  public:
   explicit TorchSampler(std::shared_ptr<EpochSampler> plan);
-  void reset(torch::optional<size_t> new_size) override;
+  /// Plans the next epoch. `new_size`, when given, must be the plan's size;
+  /// the stateless DataLoader passes none.
+  void reset(torch::optional<size_t> new_size = torch::nullopt) override;
   torch::optional<std::vector<size_t>> next(size_t batch_size) override;
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;

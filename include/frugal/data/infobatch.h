@@ -15,9 +15,12 @@
 namespace frugal::data {
 
 struct InfoBatchOptions {
-  /// Number of training epochs C; annealing starts at epoch floor(delta * C).
-  /// Required, >= 1.
-  TORCH_ARG(int64_t, epochs) = 0;
+  /// `epochs` is required: InfoBatchOptions(epochs).prune_ratio(0.3)...
+  explicit InfoBatchOptions(int64_t epochs) : epochs_(epochs) {}
+
+  /// Number of training epochs C, >= 1; annealing starts at epoch
+  /// floor(delta * C). The Trainer checks it equals TrainerOptions::epochs.
+  TORCH_ARG(int64_t, epochs);
   /// Prune ratio r: share of below-mean samples skipped. Default 0.5; must lie
   /// in [0, 0.9] (the reference clamps the keep ratio to at least 0.1).
   TORCH_ARG(double, prune_ratio) = 0.5;
@@ -51,6 +54,8 @@ class InfoBatchSampler : public EpochSampler {
   int64_t size() const override { return scores_.size(0); }
   torch::Tensor weights_of(const torch::Tensor& indices) const override;
   void update_scores(const torch::Tensor& indices, const torch::Tensor& losses) override;
+  /// options().epochs().
+  c10::optional<int64_t> epochs() const override { return options_.epochs(); }
   void save(torch::serialize::OutputArchive& archive) const override;
   void load(torch::serialize::InputArchive& archive) override;
 

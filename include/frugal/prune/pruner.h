@@ -23,7 +23,7 @@
 
 #include "frugal/prune/schedule.h"
 #include "frugal/sparse/mask.h"
-#include "frugal/train/hook.h"
+#include "frugal/core/hook.h"
 
 #include <torch/arg.h>
 #include <torch/nn/module.h>
@@ -152,9 +152,16 @@ struct PruneOptions {
   /// empty. A pattern that matches no layer is an error.
   TORCH_ARG(std::vector<std::string>, dense) = {};
   /// Keep the output head dense: the last Linear module in registration
-  /// order (named_modules()). Default true: a freshly initialized small head
-  /// pruned to 1% leaves some classes without any weight (SPEC §3).
-  TORCH_ARG(bool, keep_head_dense) = true;
+  /// order (named_modules()). Default false, as in sparse::
+  /// DynamicSparsityOptions: both hooks mask every selected Linear and Conv
+  /// weight unless told otherwise, so final_remaining is the share of all of
+  /// them. Set it when fine-tuning with a freshly initialized small head:
+  /// pruned to 1%, such a head leaves some classes without any weight (SPEC
+  /// §3; recipes/fmnist-finetune-movement.toml sets it). Then final_remaining
+  /// applies to the other layers, and the reports list the head under
+  /// "kept_dense" and give the share over all layers as "overall_share".
+  /// A model whose only Linear is the head cannot be pruned with it set.
+  TORCH_ARG(bool, keep_head_dense) = false;
 
  public:
   /// Throws a clear error for a value out of range.
@@ -196,25 +203,36 @@ struct LayerRemaining {
   double share() const { return total > 0 ? static_cast<double>(kept) / total : 0.0; }
 };
 
-/// Remaining weights per pruned layer and in total (pruned layers only).
+/// Remaining weights per pruned layer and in total (pruned layers only),
+/// and the Linear and Conv weights the selection kept dense.
 struct RemainingReport {
   std::vector<LayerRemaining> layers;
   int64_t kept = 0;
   int64_t total = 0;
+  /// Weights kept dense (PruneOptions::dense, keep_head_dense), not in kept / total.
+  std::vector<LayerRemaining> dense;
   double share() const { return total > 0 ? static_cast<double>(kept) / total : 0.0; }
-  /// {"layers": {name: {"kept", "total", "share"}}, "kept", "total", "share"}.
+  /// Remaining share over the pruned and the dense layers together.
+  double overall_share() const;
+  /// {"layers": {name: {"kept", "total", "share"}}, "kept", "total", "share"},
+  /// plus "kept_dense": [names] and "overall_share" when layers were kept dense.
   nlohmann::json to_json() const;
-  /// A Markdown table, one row per layer and a total row.
+  /// A Markdown table, one row per layer and a total row; dense layers and an
+  /// overall row follow when there are any.
   std::string table() const;
 };
 
-/// Counts the non-zeros of the weights named `names` (full parameter names).
-RemainingReport count_nonzero(torch::nn::Module& model, const std::vector<std::string>& names);
+/// Counts the non-zeros of the weights named `names` (full parameter names),
+/// and of `dense` as the layers kept dense.
+RemainingReport count_nonzero(torch::nn::Module& model, const std::vector<std::string>& names,
+                              const std::vector<std::string>& dense = {});
 
 /// Prunes the Linear and Conv weights of a model while it trains.
 ///
 /// Use: construct it on the model before the optimizer is used, add it to
-/// the trainer's hooks. The scores are parameters of the pruner, not of the
+/// the trainer's hooks; or, in a hand-written loop, attach(model, optimizer,
+/// total_steps) and call the hooks with StepInfo::at(step, total_steps) as
+/// core/hook.h shows. Any torch::nn::Module works, held in a shared_ptr or not. The scores are parameters of the pruner, not of the
 /// model; on_train_begin() adds them to the trainer's optimizer as their own
 /// parameter group (learning rate score_lr, no weight decay) unless they are
 /// already in it. Each before_forward() installs the masked weights and they
@@ -237,7 +255,7 @@ RemainingReport count_nonzero(torch::nn::Module& model, const std::vector<std::s
 /// clamp(sigmoid(S) * (r - l) + l, 0, 1), as the reference evaluates and
 /// bakes it. It is not binarized, so gates strictly between 0 and 1 scale
 /// their weight; "remaining" counts gates > 0.
-class Pruner : public train::TrainHook {
+class Pruner : public core::TrainHook {
  public:
   /// Selects the weights and creates the scores. Throws for invalid options
   /// or patterns that match no layer. `model` must outlive the pruner.
@@ -247,15 +265,15 @@ class Pruner : public train::TrainHook {
 
   /// Remembers the seed (for the L0 noise) and adds the score group to the
   /// optimizer if it is missing. Throws if the context's model is another one.
-  void on_train_begin(train::TrainContext& context) override;
+  void on_train_begin(core::TrainContext& context) override;
   /// Installs W' = W * M in every pruned module: with autograd when
   /// `training`, detached (and with the deterministic L0 gate) otherwise.
-  void before_forward(bool training, const train::StepInfo& info) override;
+  void before_forward(bool training, const core::StepInfo& info) override;
   /// lambda_t * R(S) for soft movement and L0; undefined for the others.
-  torch::Tensor regularizer(const train::StepInfo& info) override;
+  torch::Tensor regularizer(const core::StepInfo& info) override;
   /// Clears the scores' gradients, so they never accumulate across steps even
   /// if the trainer zeroes only the model's gradients.
-  void after_step(const train::StepInfo& info) override;
+  void after_step(const core::StepInfo& info) override;
   /// Adds record["prune"]: remaining share per layer and in total, and the
   /// current v_t / tau_t / lambda_t.
   void on_epoch_end(int64_t epoch, nlohmann::json& record) override;
@@ -275,13 +293,13 @@ class Pruner : public train::TrainHook {
   void add_score_group(torch::optim::Optimizer& optimizer) const;
 
   /// The schedule position: (step, T) as options().total_steps() defines.
-  std::pair<int64_t, int64_t> position(const train::StepInfo& info) const;
+  std::pair<int64_t, int64_t> position(const core::StepInfo& info) const;
   /// v_t: remaining share the top-v methods aim at (1 for the others).
-  double target_remaining(const train::StepInfo& info) const;
+  double target_remaining(const core::StepInfo& info) const;
   /// tau_t of soft movement (0 for the others).
-  double threshold(const train::StepInfo& info) const;
+  double threshold(const core::StepInfo& info) const;
   /// lambda_t (0 for methods without a regularizer).
-  double lambda(const train::StepInfo& info) const;
+  double lambda(const core::StepInfo& info) const;
 
   /// Remaining weights under the deterministic mask at the last position a
   /// hook call saw.
@@ -298,7 +316,10 @@ class Pruner : public train::TrainHook {
   /// W <- W * M in place (M the deterministic mask at the last position),
   /// drops the scores and restores the modules: the model is then an
   /// ordinary model whose outputs equal the masked model's. Returns the
-  /// non-zeros per layer. The pruner is spent afterwards.
+  /// non-zeros per layer. The pruner is spent afterwards. Throws before any
+  /// hook call has given a position (nothing would be pruned, or by untrained
+  /// scores), except for one-shot magnitude pruning, which prunes to
+  /// final_remaining by |W| at once.
   RemainingReport bake();
   bool baked() const { return baked_; }
 

@@ -160,8 +160,8 @@ struct PruneSection {
   std::vector<std::string> include;
   /// Regular expressions of layers kept dense. Default none.
   std::vector<std::string> dense;
-  /// Keep the output head dense. Default true.
-  bool keep_head_dense = true;
+  /// Keep the output head dense (prune::PruneOptions::keep_head_dense). Default false.
+  bool keep_head_dense = false;
 };
 
 struct DistillSection {

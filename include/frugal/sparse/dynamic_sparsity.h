@@ -46,7 +46,7 @@
 #include "frugal/sparse/distribution.h"
 #include "frugal/sparse/mask.h"
 #include "frugal/sparse/random.h"
-#include "frugal/train/hook.h"
+#include "frugal/core/hook.h"
 
 #include <c10/util/Optional.h>
 #include <torch/arg.h>
@@ -159,6 +159,10 @@ struct DynamicSparsityOptions {
   /// Regular expressions of the weights to mask. Default: every Linear and
   /// Conv weight.
   TORCH_ARG(std::vector<std::string>, include);
+  /// Keep the output head (the last Linear module) dense and unmasked.
+  /// Default false, as in prune::PruneOptions: both hooks mask every selected
+  /// weight unless told otherwise, and the density applies to all of them.
+  TORCH_ARG(bool, keep_head_dense) = false;
   /// Whether masked kernels::MaskedLinear layers (the built-in models' Linear
   /// layers) run their products on the CSR kernels: kAuto where the measured
   /// crossover density says it is faster for the call's batch and threads,
@@ -190,6 +194,13 @@ struct MaskUpdateRecord {
 
 /// The trainer hook for dynamic (and static) sparse training.
 ///
+/// Outside the Trainer: attach(model, optimizer, total_steps), then per step
+/// the calls core/hook.h shows with StepInfo::at(step, total_steps). Any
+/// torch::nn::Module works, held in a shared_ptr or not. Every hook call
+/// checks its StepInfo (StepInfo::validate): progress drives the drop
+/// schedule and T_end, so a progress left at 0 is an error, not a run that
+/// updates at the full drop fraction forever.
+///
 /// on_train_begin chooses the masks; the first before_forward, before_step or
 /// after_step zeroes the inactive weights (later, so that a checkpoint loaded
 /// after on_train_begin gets its weights back unharmed). before_step zeroes
@@ -210,16 +221,16 @@ struct MaskUpdateRecord {
 /// Distributed runs: give every process the same seed, and average the
 /// tensors of statistics_to_average() across processes after before_step,
 /// together with the gradients; then all processes take the same decisions.
-class DynamicSparsity : public train::TrainHook {
+class DynamicSparsity : public core::TrainHook {
  public:
   explicit DynamicSparsity(DynamicSparsityOptions options);
 
   /// "sparse".
   std::string name() const override;
-  void on_train_begin(train::TrainContext& context) override;
-  void before_forward(bool training, const train::StepInfo& info) override;
-  void before_step(const train::StepInfo& info) override;
-  void after_step(const train::StepInfo& info) override;
+  void on_train_begin(core::TrainContext& context) override;
+  void before_forward(bool training, const core::StepInfo& info) override;
+  void before_step(const core::StepInfo& info) override;
+  void after_step(const core::StepInfo& info) override;
   /// Adds "density" and "itop_rate".
   void on_epoch_end(int64_t epoch, nlohmann::json& record) override;
   /// Adds "density", "itop_rate", "itop_rate_per_layer", "mask_updates",
@@ -238,9 +249,9 @@ class DynamicSparsity : public train::TrainHook {
   bool is_compact(size_t index) const;
 
   /// Whether after_step(info) updates the masks.
-  bool is_update_step(const train::StepInfo& info) const;
+  bool is_update_step(const core::StepInfo& info) const;
   /// f_t at `info` (0 for the static method or from T_end on).
-  double drop_fraction(const train::StepInfo& info) const;
+  double drop_fraction(const core::StepInfo& info) const;
   /// Tensors a distributed run must average in place across processes between
   /// before_step and after_step, like gradients: the dense gradients kept for
   /// this step's update (gradient growth) or the momentum (momentum growth).
@@ -264,7 +275,7 @@ class DynamicSparsity : public train::TrainHook {
 
  private:
   void mask_weights_if_pending();
-  void update_masks(const train::StepInfo& info);
+  void update_masks(const core::StepInfo& info);
   torch::Tensor grow(size_t layer, int64_t count);
   void apply_loaded();
   /// Puts the kernel layers that can into the compact form and gives the
@@ -275,7 +286,8 @@ class DynamicSparsity : public train::TrainHook {
   void set_kernel_patterns(bool remap_state);
 
   DynamicSparsityOptions options_;
-  train::TrainContext* context_ = nullptr;
+  core::TrainContext context_;
+  bool started_ = false;
   MaskSet masks_;
   std::vector<torch::Tensor> union_;
   /// Layers the distribution made dense; never updated.

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace frugal::sparse {
@@ -38,17 +39,31 @@ struct MaskSelection {
   /// Regular expressions of layers kept dense even if included. A pattern is
   /// matched against the parameter name and against its module's name.
   std::vector<std::string> dense;
+  /// Keep the output head dense: the last Linear module in registration
+  /// order (named_modules()). Default false: every selected weight is masked,
+  /// so a density or remaining share applies to all Linear and Conv weights.
+  bool keep_head_dense = false;
 };
+
+/// The module and all its submodules, the root first with name "", in
+/// registration order (as named_modules()). Unlike torch's named_modules(),
+/// it works for a module that is not held in a shared_ptr (stack-allocated,
+/// or a member).
+std::vector<std::pair<std::string, torch::nn::Module*>> modules_of(torch::nn::Module& model);
 
 class MaskSet {
  public:
   MaskSet() = default;
   /// Collects the weights `selection` picks, each with an all-true mask.
-  /// Throws when a pattern matches no maskable weight, or nothing is selected.
+  /// Throws when a pattern matches no maskable weight, or nothing is selected
+  /// (naming keep_head_dense when the head was the only candidate).
   MaskSet(torch::nn::Module& model, const MaskSelection& selection);
 
   std::vector<MaskedParam>& params() { return params_; }
   const std::vector<MaskedParam>& params() const { return params_; }
+  /// Full names of the Linear and Conv weights the selection left dense
+  /// (dense patterns, keep_head_dense), in model order.
+  const std::vector<std::string>& kept_dense() const { return kept_dense_; }
   size_t size() const { return params_.size(); }
   MaskedParam& at(const std::string& name);
 
@@ -70,6 +85,7 @@ class MaskSet {
 
  private:
   std::vector<MaskedParam> params_;
+  std::vector<std::string> kept_dense_;
 };
 
 }  // namespace frugal::sparse

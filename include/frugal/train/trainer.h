@@ -5,7 +5,7 @@
 
 #include "frugal/data/dataset.h"
 #include "frugal/data/epoch_sampler.h"
-#include "frugal/train/hook.h"
+#include "frugal/core/hook.h"
 #include "frugal/train/optim.h"
 
 #include <torch/nn/modules/container/any.h>
@@ -19,6 +19,11 @@
 #include <vector>
 
 namespace frugal::train {
+
+/// The hook interface the trainer calls (defined in core, which every area may use).
+using core::StepInfo;
+using core::TrainContext;
+using core::TrainHook;
 
 struct TrainerOptions {
   /// Training epochs. Default 10; must be >= 1.
