@@ -10,7 +10,7 @@
 int main() {
   frugal::core::set_threads(1);
   const int64_t n = 1000;
-  frugal::data::InfoBatchSampler sampler(n, frugal::data::InfoBatchOptions().epochs(4).seed(7));
+  frugal::data::InfoBatchSampler sampler(n, frugal::data::InfoBatchOptions(4).seed(7));
   sampler.begin_epoch(0);  // epoch 0 trains on everything
   auto indices = torch::arange(n, torch::kLong);
   sampler.update_scores(indices, torch::linspace(0.0, 2.0, n));
