@@ -145,6 +145,13 @@ class InfoBatch(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.dataset)
 
+    def __getstate__(self):
+        # DataLoader workers started by "spawn" get a pickled copy: they only
+        # read items, so the plan and the scores stay in the main process.
+        state = self.__dict__.copy()
+        state["_core"] = state["sampler"] = None
+        return state
+
     def __getitem__(self, index):
         return self.dataset[index]
 

@@ -145,3 +145,12 @@ def test_warmup_epochs_train_on_everything():
         order = list(ds.sampler)
         ds.update(losses[torch.tensor(order)])
         assert (len(order) == N) == (epoch < 2)
+
+
+def test_pickled_copy_for_spawned_workers_reads_items():
+    import pickle
+
+    data = make_data()
+    ds = frugal.InfoBatch(data, 4)
+    copy = pickle.loads(pickle.dumps(ds))
+    assert torch.equal(copy[5][0], data[5][0]) and len(copy) == N

@@ -134,3 +134,28 @@ def test_bad_arguments_are_value_errors_with_the_core_message(kwargs, message):
         frugal.DynamicSparsity(mlp(), None, **kwargs)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_rigl_grows_the_inactive_weights_with_the_largest_dense_gradient():
+    import copy
+
+    model = mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # weights stay put: the drop is by |W| alone
+    sparsity = frugal.DynamicSparsity(model, optimizer, 0.3, method="rigl", update_interval=1, total_steps=10)
+    x = torch.randn(16, 20)
+    twin = copy.deepcopy(model)  # the same weights, no gradient hooks: the dense gradient
+    twin(x).pow(2).mean().backward()
+    dense = [dict(twin.named_parameters())[n].grad for n in sparsity.names]
+    before = [m.clone() for m in sparsity.masks]
+    optimizer.zero_grad()
+    model(x).pow(2).mean().backward()
+    optimizer.step()
+    sparsity.step()
+    update = sparsity.last_update()
+    assert update["step"] == 0
+    for g, m, dropped, grown in zip(dense, before, update["dropped"], update["grown"]):
+        candidates = (~m).view(-1).clone()
+        candidates[dropped] = True  # a weight dropped now may be grown again
+        score = g.abs().view(-1).masked_fill(~candidates, -1)
+        expected = torch.topk(score, grown.numel()).indices
+        assert set(grown.tolist()) == set(expected.tolist())
