@@ -8,6 +8,7 @@ packages=(
   gnuplot-nox zlib1g-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev libxsmm-dev libblas-dev
   dataset-fashion-mnist
+  python3-torch pybind11-dev python3-dev python3-pytest
 )
 missing=()
 for p in "${packages[@]}"; do
