@@ -67,6 +67,13 @@ FRUGAL_AVX2 void gather_tile_avx2(const float* base, const int64_t* off, const f
   for (int u = 0; u < NV; ++u) _mm256_storeu_ps(dst + 8 * u, acc[u]);
 }
 
+FRUGAL_AVX2 inline float hsum(__m256 s) {
+  __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+  q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
+  return _mm_cvtss_f32(q);
+}
+
 FRUGAL_AVX2 float dot_avx2(const float* a, const float* b, int64_t len) {
   __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps(), s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
   int64_t t = 0;
@@ -77,11 +84,27 @@ FRUGAL_AVX2 float dot_avx2(const float* a, const float* b, int64_t len) {
     s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + t + 24), _mm256_loadu_ps(b + t + 24), s3);
   }
   for (; t < len; t += 8) s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + t), _mm256_loadu_ps(b + t), s0);
-  const __m256 s = _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
-  __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-  q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
-  return _mm_cvtss_f32(q);
+  return hsum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+}
+
+/// out[e] += sum_t a[t] * b[e][t] for e < 4: four dot products sharing the
+/// loads of `a` (the weight gradient is bound by loads otherwise).
+FRUGAL_AVX2 void dot4_avx2(const float* a, const float* const* b, int64_t len, float* out) {
+  __m256 s[8];
+  for (auto& v : s) v = _mm256_setzero_ps();
+  int64_t t = 0;
+  for (; t + 16 <= len; t += 16) {
+    const __m256 a0 = _mm256_loadu_ps(a + t), a1 = _mm256_loadu_ps(a + t + 8);
+    for (int e = 0; e < 4; ++e) {
+      s[e] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b[e] + t), s[e]);
+      s[4 + e] = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b[e] + t + 8), s[4 + e]);
+    }
+  }
+  for (; t < len; t += 8) {
+    const __m256 a0 = _mm256_loadu_ps(a + t);
+    for (int e = 0; e < 4; ++e) s[e] = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b[e] + t), s[e]);
+  }
+  for (int e = 0; e < 4; ++e) out[e] += hsum(_mm256_add_ps(s[e], s[4 + e]));
 }
 #endif
 
@@ -305,7 +328,15 @@ void conv_values_grad(const ConvGeometry& g, const float* gz, const float* x, co
         const float* xs = x + n * g.x_stride;
         for (int64_t o = 0; o < g.cout; ++o) {
           const float* grow = gz + (n * g.cout + o) * g.g_row + g.g_front;
-          for (int64_t k = row_ptr[o]; k < row_ptr[o + 1]; ++k) acc[k] += dot(grow, xs + off[k], g.out_len, avx2);
+          int64_t k = row_ptr[o];
+#if FRUGAL_HAVE_X86
+          if (avx2)
+            for (; k + 4 <= row_ptr[o + 1]; k += 4) {
+              const float* b[4] = {xs + off[k], xs + off[k + 1], xs + off[k + 2], xs + off[k + 3]};
+              dot4_avx2(grow, b, g.out_len, acc + k);
+            }
+#endif
+          for (; k < row_ptr[o + 1]; ++k) acc[k] += dot(grow, xs + off[k], g.out_len, avx2);
         }
       }
     }

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <array>
 #include <string>
 
 namespace fk = frugal::kernels;
@@ -14,15 +15,19 @@ using frugal_test::expect_error;
 
 namespace {
 
+using Pair = std::array<int64_t, 2>;
+
 struct ConvCase {
-  int64_t batch, cin, cout, h, w, k, stride, padding, dilation;
+  int64_t batch, cin, cout, h, w;
+  Pair k, stride, padding, dilation;
   double density;
   bool bias;
   std::string name() const {
+    auto pair = [](const Pair& p) { return std::to_string(p[0]) + "x" + std::to_string(p[1]); };
     return "batch=" + std::to_string(batch) + " cin=" + std::to_string(cin) + " cout=" + std::to_string(cout) +
-           " " + std::to_string(h) + "x" + std::to_string(w) + " k=" + std::to_string(k) +
-           " s=" + std::to_string(stride) + " p=" + std::to_string(padding) + " d=" + std::to_string(dilation) +
-           " density=" + std::to_string(density) + (bias ? " bias" : "");
+           " " + std::to_string(h) + "x" + std::to_string(w) + " k=" + pair(k) + " s=" + pair(stride) +
+           " p=" + pair(padding) + " d=" + pair(dilation) + " density=" + std::to_string(density) +
+           (bias ? " bias" : "");
   }
 };
 
@@ -31,12 +36,12 @@ struct ConvCase {
 void expect_matches_dense(const ConvCase& c) {
   SCOPED_TRACE(c.name());
   torch::manual_seed(11);
-  auto mask = torch::rand({c.cout, c.cin, c.k, c.k}).lt(c.density);
+  auto mask = torch::rand({c.cout, c.cin, c.k[0], c.k[1]}).lt(c.density);
   if (c.density > 0 && c.density < 1 && c.cout > 2) {
     mask[0].fill_(false);  // an empty filter
     mask[1].fill_(true);   // a full one
   }
-  const auto weight = torch::randn({c.cout, c.cin, c.k, c.k}) * mask;
+  const auto weight = torch::randn({c.cout, c.cin, c.k[0], c.k[1]}) * mask;
   const auto bias = c.bias ? torch::randn({c.cout}) : torch::Tensor();
   const auto x = torch::randn({c.batch, c.cin, c.h, c.w});
   const auto opts = fk::SparseConv2dOptions(c.k).stride(c.stride).padding(c.padding).dilation(c.dilation);
@@ -68,21 +73,23 @@ void expect_matches_dense(const ConvCase& c) {
 }
 
 const ConvCase kCases[] = {
-    // batch, cin, cout, h, w, k, stride, padding, dilation, density, bias
-    {4, 3, 5, 9, 9, 3, 1, 1, 1, 0.4, true},      // the usual 3x3 "same"
-    {3, 4, 6, 10, 7, 3, 1, 0, 1, 0.5, true},     // no padding, non-square
-    {2, 3, 4, 11, 9, 3, 2, 1, 1, 0.5, false},    // stride 2, odd sizes
-    {2, 4, 5, 10, 12, 3, 2, 0, 1, 0.6, true},    // stride 2, no padding
-    {2, 3, 4, 12, 11, 3, 1, 2, 2, 0.5, true},    // dilation 2
-    {2, 3, 4, 13, 12, 3, 2, 1, 2, 0.5, false},   // stride 2 and dilation 2
-    {3, 8, 6, 6, 5, 1, 1, 0, 1, 0.5, true},      // 1x1
-    {3, 8, 6, 7, 9, 1, 2, 0, 1, 0.5, false},     // 1x1 stride 2 (a shortcut)
-    {1, 5, 7, 8, 8, 3, 1, 1, 1, 0.3, true},      // batch 1
-    {2, 3, 4, 6, 8, 3, 1, 1, 1, 1.0, true},      // density 1
-    {2, 3, 4, 6, 8, 3, 1, 1, 1, 0.0, true},      // density 0: bias only
-    {2, 2, 3, 5, 6, 5, 1, 2, 1, 0.5, true},      // 5x5
-    {2, 3, 4, 7, 7, 3, 3, 1, 1, 0.5, true},      // stride 3
-    {4, 16, 24, 14, 14, 3, 1, 1, 1, 0.1, true},  // a CNN-like layer at 90% sparsity
+    // batch, cin, cout, h, w, kernel, stride, padding, dilation, density, bias
+    {4, 3, 5, 9, 9, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 0.4, true},      // the usual 3x3 "same"
+    {3, 4, 6, 10, 7, {3, 3}, {1, 1}, {0, 0}, {1, 1}, 0.5, true},     // no padding, non-square
+    {2, 3, 4, 11, 9, {3, 3}, {2, 2}, {1, 1}, {1, 1}, 0.5, false},    // stride 2, odd sizes
+    {2, 4, 5, 10, 12, {3, 3}, {2, 2}, {0, 0}, {1, 1}, 0.6, true},    // stride 2, no padding
+    {2, 3, 4, 12, 11, {3, 3}, {1, 1}, {2, 2}, {2, 2}, 0.5, true},    // dilation 2
+    {2, 3, 4, 13, 12, {3, 3}, {2, 2}, {1, 1}, {2, 2}, 0.5, false},   // stride 2 and dilation 2
+    {3, 8, 6, 6, 5, {1, 1}, {1, 1}, {0, 0}, {1, 1}, 0.5, true},      // 1x1
+    {3, 8, 6, 7, 9, {1, 1}, {2, 2}, {0, 0}, {1, 1}, 0.5, false},     // 1x1 stride 2 (a shortcut)
+    {1, 5, 7, 8, 8, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 0.3, true},      // batch 1
+    {2, 3, 4, 6, 8, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 1.0, true},      // density 1
+    {2, 3, 4, 6, 8, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 0.0, true},      // density 0: bias only
+    {2, 2, 3, 5, 6, {5, 5}, {1, 1}, {2, 2}, {1, 1}, 0.5, true},      // 5x5
+    {2, 3, 4, 7, 7, {3, 3}, {3, 3}, {1, 1}, {1, 1}, 0.5, true},      // stride 3
+    {2, 3, 4, 11, 10, {3, 2}, {2, 1}, {1, 0}, {1, 2}, 0.5, true},    // every size differs per axis
+    {2, 3, 4, 9, 12, {2, 3}, {1, 3}, {0, 2}, {2, 1}, 0.5, false},    // and the other way round
+    {4, 16, 24, 14, 14, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 0.1, true},  // a CNN-like layer at 90% sparsity
 };
 
 }  // namespace
