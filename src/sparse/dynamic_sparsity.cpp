@@ -313,12 +313,12 @@ constexpr const char* kUpdatesKey = "updates";
 
 namespace {
 
-/// The MaskedLinear of each masked weight that may run the CSR kernels.
-std::vector<std::shared_ptr<kernels::MaskedLinearImpl>> find_kernel_layers(torch::nn::Module& model,
-                                                                            const MaskSet& masks,
-                                                                            const std::vector<bool>& frozen,
-                                                                            kernels::KernelChoice choice) {
-  std::vector<std::shared_ptr<kernels::MaskedLinearImpl>> layers(masks.size());
+/// The masked layer (kernels::MaskedLinear, kernels::MaskedConv2d) of each
+/// masked weight that may run the sparse kernels.
+std::vector<std::shared_ptr<kernels::MaskedLayer>> find_kernel_layers(torch::nn::Module& model, const MaskSet& masks,
+                                                                      const std::vector<bool>& frozen,
+                                                                      kernels::KernelChoice choice) {
+  std::vector<std::shared_ptr<kernels::MaskedLayer>> layers(masks.size());
   if (choice == kernels::KernelChoice::kDense) return layers;
   const auto modules = model.named_modules();
   const std::string suffix = ".weight";
@@ -329,12 +329,14 @@ std::vector<std::shared_ptr<kernels::MaskedLinearImpl>> find_kernel_layers(torch
       continue;
     const auto* module = modules.find(name.substr(0, name.size() - suffix.size()));
     if (module == nullptr) continue;
-    layers[i] = std::dynamic_pointer_cast<kernels::MaskedLinearImpl>(*module);
-    TORCH_CHECK(layers[i] != nullptr || choice != kernels::KernelChoice::kSparse ||
-                    std::dynamic_pointer_cast<torch::nn::LinearImpl>(*module) == nullptr,
-                "sparse kernel 'sparse': layer '", name,
-                "' is a torch::nn::Linear; the CSR kernels need a frugal::kernels::MaskedLinear there "
-                "(or use kernel 'auto' or 'dense')");
+    layers[i] = std::dynamic_pointer_cast<kernels::MaskedLayer>(*module);
+    const bool plain_linear = std::dynamic_pointer_cast<torch::nn::LinearImpl>(*module) != nullptr;
+    const bool plain_conv = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(*module) != nullptr;
+    TORCH_CHECK(layers[i] != nullptr || choice != kernels::KernelChoice::kSparse || !(plain_linear || plain_conv),
+                "sparse kernel 'sparse': layer '", name, "' is a ",
+                plain_linear ? "torch::nn::Linear; the CSR kernels need a frugal::kernels::MaskedLinear"
+                             : "torch::nn::Conv2d; the sparse kernels need a frugal::kernels::MaskedConv2d",
+                " there (or use kernel 'auto' or 'dense')");
   }
   return layers;
 }
@@ -388,7 +390,8 @@ void DynamicSparsity::start_compact_layers() {
   std::vector<torch::Tensor> values;
   for (size_t i = 0; i < kernel_layers_.size(); ++i) {
     auto& layer = kernel_layers_[i];
-    if (!layer || layer->weight.scalar_type() != torch::kFloat || !layer->weight.device().is_cpu()) continue;
+    if (!layer || layer->masked_weight().scalar_type() != torch::kFloat || !layer->masked_weight().device().is_cpu())
+      continue;
     layer->set_compact_pattern(masks_.params()[i].mask, options_.kernel());
     values.push_back(layer->values());
   }
