@@ -1,4 +1,5 @@
 #include <frugal/kernels/dispatch.h>
+#include <frugal/kernels/sparse_conv2d.h>
 #include <frugal/kernels/sparse_linear.h>
 
 #include "csr_kernels.h"
@@ -153,6 +154,68 @@ double measure_crossover_density(const LinearShape& shape) {
   }
   cache.emplace(key, crossover);
   return crossover;
+}
+
+double measure_conv_crossover_density(const ConvShape& shape) {
+  const auto& s = shape;
+  TORCH_CHECK(s.out_channels >= 0 && s.in_channels >= 0 && s.kernel_h >= 1 && s.kernel_w >= 1 && s.height >= 1 &&
+                  s.width >= 1 && s.stride_h >= 1 && s.stride_w >= 1 && s.pad_h >= 0 && s.pad_w >= 0 &&
+                  s.dilation_h >= 1 && s.dilation_w >= 1 && s.batch >= 1 && s.threads >= 1,
+              "ConvShape: invalid sizes: out = ", s.out_channels, ", in = ", s.in_channels, ", kernel = ", s.kernel_h,
+              "x", s.kernel_w, ", image = ", s.height, "x", s.width, ", stride = ", s.stride_h, "x", s.stride_w,
+              ", padding = ", s.pad_h, "x", s.pad_w, ", dilation = ", s.dilation_h, "x", s.dilation_w,
+              ", batch = ", s.batch, ", threads = ", s.threads);
+  const int64_t batch = batch_bucket(s.batch);
+  const std::vector<int64_t> key = {s.out_channels, s.in_channels, s.kernel_h, s.kernel_w, s.height, s.width,
+                                    s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w,
+                                    batch, s.threads};
+  static std::mutex mutex;
+  static std::map<std::vector<int64_t>, double> cache;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (const auto it = cache.find(key); it != cache.end()) return it->second;
+
+  double crossover = 1.0;
+  const int64_t cols = s.in_channels * s.kernel_h * s.kernel_w;
+  if (s.out_channels > 0 && cols > 0) {
+    ThreadsGuard threads(s.threads);
+    torch::NoGradGuard no_grad;
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(0x5eed);
+    const auto x = at::randn({batch, s.in_channels, s.height, s.width}, gen);
+    const auto w = at::randn({s.out_channels, s.in_channels, s.kernel_h, s.kernel_w}, gen);
+    const auto b = at::randn({s.out_channels}, gen);
+    const std::vector<int64_t> stride = {s.stride_h, s.stride_w}, pad = {s.pad_h, s.pad_w},
+                               dil = {s.dilation_h, s.dilation_w};
+    const double t_dense = median_us([&] { at::conv2d(x, w, b, stride, pad, dil); });
+    const auto options = SparseConv2dOptions({s.kernel_h, s.kernel_w})
+                             .stride({s.stride_h, s.stride_w})
+                             .padding({s.pad_h, s.pad_w})
+                             .dilation({s.dilation_h, s.dilation_w});
+    const double d1 = 0.05, d2 = 0.30;
+    double t[2];
+    for (int i = 0; i < 2; ++i) {
+      const auto pattern = CsrPattern::from_mask(at::rand({s.out_channels, cols}, gen).lt(i == 0 ? d1 : d2));
+      const auto values = csr_values(w.view({s.out_channels, cols}), pattern);
+      t[i] = median_us([&] { sparse_conv2d(x, values, pattern, b, options); });
+    }
+    const double slope = (t[1] - t[0]) / (d2 - d1);
+    const double base = t[0] - slope * d1;
+    if (slope > 0)
+      crossover = std::clamp((t_dense - base) / slope, 0.0, 1.0);
+    else
+      crossover = t_dense > base ? 1.0 : 0.0;
+  }
+  cache.emplace(key, crossover);
+  return crossover;
+}
+
+bool use_sparse_conv_kernel(const ConvShape& shape, double density, KernelChoice choice) {
+  TORCH_CHECK(density >= 0.0 && density <= 1.0, "use_sparse_conv_kernel: density must be in [0, 1], got ", density);
+  switch (choice) {
+    case KernelChoice::kSparse: return true;
+    case KernelChoice::kDense: return false;
+    case KernelChoice::kAuto: break;
+  }
+  return density < measure_conv_crossover_density(shape);
 }
 
 void set_crossover_source(CrossoverSource source) { g_source.store(source); }

@@ -14,60 +14,6 @@ bool kernels_take(const torch::Tensor& input, const torch::Tensor& weight) {
 
 }  // namespace
 
-void MaskedLinearImpl::set_pattern(const torch::Tensor& mask, KernelChoice kernel) {
-  const int64_t out = options.out_features(), in = options.in_features();
-  TORCH_CHECK(mask.dim() == 2 && mask.size(0) == out && mask.size(1) == in, "MaskedLinear::set_pattern: mask must have shape [",
-              out, ", ", in, "], got ", mask.sizes());
-  pattern_ = CsrPattern::from_mask(mask.to(at::kCPU));
-  kernel_ = kernel;
-  has_pattern_ = true;
-  decisions_.clear();
-}
-
-torch::Tensor MaskedLinearImpl::set_compact_pattern(const torch::Tensor& mask, KernelChoice kernel) {
-  TORCH_CHECK(weight.scalar_type() == at::kFloat && weight.device().is_cpu(),
-              "MaskedLinear::set_compact_pattern: the compact form needs a float32 CPU weight, got ", weight.toString());
-  const CsrPattern previous = values_.defined() ? pattern_ : CsrPattern();
-  set_pattern(mask, kernel);
-  torch::NoGradGuard no_grad;
-  const auto gathered = csr_values(weight.detach(), pattern_);
-  if (!values_.defined()) {
-    values_ = gathered.clone().requires_grad_(true);
-    return at::full({pattern_.nnz()}, -1, at::kLong);
-  }
-  if (values_.numel() == gathered.numel()) {
-    values_.copy_(gathered);
-  } else {
-    values_.set_data(gathered.clone());
-    values_.mutable_grad().reset();  // a gradient of the old size cannot be added to
-  }
-  dense_weight_ = torch::Tensor();
-  return previous.rows() == pattern_.rows() && previous.cols() == pattern_.cols()
-             ? pattern_source(previous, pattern_)
-             : at::full({pattern_.nnz()}, -1, at::kLong);
-}
-
-void MaskedLinearImpl::write_back() {
-  TORCH_CHECK(compact(), "MaskedLinear::write_back: the layer is not in the compact form");
-  torch::NoGradGuard no_grad;
-  weight.zero_();
-  weight.view({-1}).index_copy_(0, pattern_.flat_indices(), values_.detach());
-}
-
-torch::Tensor MaskedLinearImpl::dense_weight_grad() const {
-  return dense_weight_.defined() ? dense_weight_.grad() : torch::Tensor();
-}
-
-void MaskedLinearImpl::clear_pattern() {
-  if (compact()) write_back();
-  values_ = torch::Tensor();
-  dense_weight_ = torch::Tensor();
-  pattern_ = CsrPattern();
-  has_pattern_ = false;
-  dense_gradient_ = false;
-  decisions_.clear();
-}
-
 bool MaskedLinearImpl::uses_sparse_kernel(const torch::Tensor& input) {
   if (!has_pattern_ || dense_gradient_) return false;
   if (!kernels_take(input, weight)) {
@@ -83,12 +29,7 @@ torch::Tensor MaskedLinearImpl::forward(const torch::Tensor& input) {
   if (compact()) {
     if (uses_sparse_kernel(input)) return sparse_linear(input, values_, pattern_, bias);
     // Dense product on the densified values; their gradient is its gather.
-    auto dense = csr_to_dense(values_, pattern_);
-    if (dense_gradient_ && dense.requires_grad()) {
-      dense.retain_grad();
-      dense_weight_ = dense;
-    }
-    return torch::nn::functional::linear(input, dense, bias);
+    return torch::nn::functional::linear(input, compact_dense_weight(), bias);
   }
   if (!uses_sparse_kernel(input)) return LinearImpl::forward(input);
   // Gathering the active entries is differentiable: its backward scatters the

@@ -313,23 +313,23 @@ constexpr const char* kUpdatesKey = "updates";
 
 namespace {
 
-/// The MaskedLinear of each masked weight that may run the CSR kernels.
-/// A shared handle on `module` as a MaskedLinear, or null. A root module that
-/// no shared_ptr holds gets a non-owning handle: the model outlives the hook.
-std::shared_ptr<kernels::MaskedLinearImpl> as_masked_linear(torch::nn::Module& module) {
-  auto* layer = dynamic_cast<kernels::MaskedLinearImpl*>(&module);
+/// A shared handle on `module` as a masked layer (kernels::MaskedLinear,
+/// kernels::MaskedConv2d), or null. A root module that no shared_ptr holds
+/// gets a non-owning handle: the model outlives the hook.
+std::shared_ptr<kernels::MaskedLayer> as_masked_layer(torch::nn::Module& module) {
+  auto* layer = dynamic_cast<kernels::MaskedLayer*>(&module);
   if (layer == nullptr) return nullptr;
   if (auto owner = module.weak_from_this().lock())
-    return std::shared_ptr<kernels::MaskedLinearImpl>(owner, layer);
-  return std::shared_ptr<kernels::MaskedLinearImpl>(std::shared_ptr<void>(), layer);
+    return std::shared_ptr<kernels::MaskedLayer>(owner, layer);
+  return std::shared_ptr<kernels::MaskedLayer>(std::shared_ptr<void>(), layer);
 }
 
-/// The MaskedLinear of each masked weight that may run the CSR kernels.
-std::vector<std::shared_ptr<kernels::MaskedLinearImpl>> find_kernel_layers(torch::nn::Module& model,
-                                                                            const MaskSet& masks,
-                                                                            const std::vector<bool>& frozen,
-                                                                            kernels::KernelChoice choice) {
-  std::vector<std::shared_ptr<kernels::MaskedLinearImpl>> layers(masks.size());
+/// The masked layer (kernels::MaskedLinear, kernels::MaskedConv2d) of each
+/// masked weight that may run the sparse kernels.
+std::vector<std::shared_ptr<kernels::MaskedLayer>> find_kernel_layers(torch::nn::Module& model, const MaskSet& masks,
+                                                                      const std::vector<bool>& frozen,
+                                                                      kernels::KernelChoice choice) {
+  std::vector<std::shared_ptr<kernels::MaskedLayer>> layers(masks.size());
   if (choice == kernels::KernelChoice::kDense) return layers;
   std::map<std::string, torch::nn::Module*> modules;
   for (const auto& [module_name, module] : modules_of(model))
@@ -338,12 +338,14 @@ std::vector<std::shared_ptr<kernels::MaskedLinearImpl>> find_kernel_layers(torch
     const auto& name = masks.params()[i].name;
     auto it = modules.find(name);
     if (frozen[i] || it == modules.end()) continue;
-    layers[i] = as_masked_linear(*it->second);
-    TORCH_CHECK(layers[i] != nullptr || choice != kernels::KernelChoice::kSparse ||
-                    dynamic_cast<torch::nn::LinearImpl*>(it->second) == nullptr,
-                "sparse kernel 'sparse': layer '", name,
-                "' is a torch::nn::Linear; the CSR kernels need a frugal::kernels::MaskedLinear there "
-                "(or use kernel 'auto' or 'dense')");
+    layers[i] = as_masked_layer(*it->second);
+    const bool plain_linear = dynamic_cast<torch::nn::LinearImpl*>(it->second) != nullptr;
+    const bool plain_conv = dynamic_cast<torch::nn::Conv2dImpl*>(it->second) != nullptr;
+    TORCH_CHECK(layers[i] != nullptr || choice != kernels::KernelChoice::kSparse || !(plain_linear || plain_conv),
+                "sparse kernel 'sparse': layer '", name, "' is a ",
+                plain_linear ? "torch::nn::Linear; the CSR kernels need a frugal::kernels::MaskedLinear"
+                             : "torch::nn::Conv2d; the sparse kernels need a frugal::kernels::MaskedConv2d",
+                " there (or use kernel 'auto' or 'dense')");
   }
   return layers;
 }
@@ -399,7 +401,8 @@ void DynamicSparsity::start_compact_layers() {
   std::vector<torch::Tensor> values;
   for (size_t i = 0; i < kernel_layers_.size(); ++i) {
     auto& layer = kernel_layers_[i];
-    if (!layer || layer->weight.scalar_type() != torch::kFloat || !layer->weight.device().is_cpu()) continue;
+    if (!layer || layer->masked_weight().scalar_type() != torch::kFloat || !layer->masked_weight().device().is_cpu())
+      continue;
     layer->set_compact_pattern(masks_.params()[i].mask, options_.kernel());
     values.push_back(layer->values());
   }

@@ -1,5 +1,7 @@
 #include "frugal/train/models.h"
 
+#include "frugal/kernels/masked_conv2d.h"
+
 #include <torch/torch.h>
 
 #include <numeric>
@@ -34,8 +36,8 @@ SmallCnnImpl::SmallCnnImpl(int64_t in_channels, int64_t image_size, int64_t num_
               "cnn: image size must be a multiple of 4 and >= 8, got ", image_size);
   features_ = register_module(
       "features",
-      nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in_channels, 32, 3).padding(1)), nn::ReLU(),
-                     nn::MaxPool2d(2), nn::Conv2d(nn::Conv2dOptions(32, 64, 3).padding(1)),
+      nn::Sequential(kernels::MaskedConv2d(nn::Conv2dOptions(in_channels, 32, 3).padding(1)), nn::ReLU(),
+                     nn::MaxPool2d(2), kernels::MaskedConv2d(nn::Conv2dOptions(32, 64, 3).padding(1)),
                      nn::ReLU(), nn::MaxPool2d(2)));
   const int64_t side = image_size / 4;
   hidden_ = register_module("hidden", kernels::MaskedLinear(64 * side * side, 128));
@@ -57,15 +59,15 @@ class BasicBlockImpl : public nn::Module {
  public:
   BasicBlockImpl(int64_t in, int64_t out, int64_t stride) {
     conv1_ = register_module(
-        "conv1", nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false)));
+        "conv1", kernels::MaskedConv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false)));
     bn1_ = register_module("bn1", nn::BatchNorm2d(out));
     conv2_ = register_module(
-        "conv2", nn::Conv2d(nn::Conv2dOptions(out, out, 3).padding(1).bias(false)));
+        "conv2", kernels::MaskedConv2d(nn::Conv2dOptions(out, out, 3).padding(1).bias(false)));
     bn2_ = register_module("bn2", nn::BatchNorm2d(out));
     if (stride != 1 || in != out) {
       shortcut_ = register_module(
           "shortcut",
-          nn::Sequential(nn::Conv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
+          nn::Sequential(kernels::MaskedConv2d(nn::Conv2dOptions(in, out, 1).stride(stride).bias(false)),
                          nn::BatchNorm2d(out)));
     }
   }
@@ -76,7 +78,7 @@ class BasicBlockImpl : public nn::Module {
   }
 
  private:
-  nn::Conv2d conv1_{nullptr}, conv2_{nullptr};
+  kernels::MaskedConv2d conv1_{nullptr}, conv2_{nullptr};
   nn::BatchNorm2d bn1_{nullptr}, bn2_{nullptr};
   nn::Sequential shortcut_{nullptr};
 };
@@ -86,7 +88,7 @@ TORCH_MODULE(BasicBlock);
 
 ResNetImpl::ResNetImpl(int64_t in_channels, int64_t num_classes, int64_t blocks_per_stage) {
   features_ = register_module("features", nn::Sequential());
-  features_->push_back(nn::Conv2d(nn::Conv2dOptions(in_channels, 16, 3).padding(1).bias(false)));
+  features_->push_back(kernels::MaskedConv2d(nn::Conv2dOptions(in_channels, 16, 3).padding(1).bias(false)));
   features_->push_back(nn::BatchNorm2d(16));
   features_->push_back(nn::ReLU());
   int64_t width = 16;

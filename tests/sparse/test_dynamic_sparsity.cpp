@@ -1,6 +1,7 @@
 // DynamicSparsity driven by a hand-written loop that calls the hook the way
 // include/frugal/core/hook.h documents.
 #include "support/expect_error.h"
+#include "frugal/kernels/masked_conv2d.h"
 #include "frugal/sparse/dynamic_sparsity.h"
 
 #include <gtest/gtest.h>
@@ -33,19 +34,24 @@ struct MlpOf : torch::nn::Module {
 using Mlp = MlpOf<torch::nn::Linear>;
 using KernelMlp = MlpOf<frugal::kernels::MaskedLinear>;
 
-struct Cnn : torch::nn::Module {
-  Cnn() {
-    conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 6, 3)));
-    conv2 = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(6, 8, 3)));
-    fc = register_module("fc", torch::nn::Linear(8 * 4 * 4, 4));
+/// Two conv layers and a Linear one, from `Conv` and `Linear` (the torch
+/// layers, or kernels::MaskedConv2d and MaskedLinear for the sparse kernels).
+template <typename Conv, typename Linear>
+struct CnnOf : torch::nn::Module {
+  CnnOf() {
+    conv1 = register_module("conv1", Conv(torch::nn::Conv2dOptions(1, 6, 3)));
+    conv2 = register_module("conv2", Conv(torch::nn::Conv2dOptions(6, 8, 3).stride(2).padding(1)));
+    fc = register_module("fc", Linear(8 * 3 * 3, 4));
   }
   torch::Tensor forward(const torch::Tensor& x) {
     auto h = torch::relu(conv2(torch::relu(conv1(x.view({x.size(0), 1, 8, 8})))));
     return fc(h.flatten(1));
   }
-  torch::nn::Conv2d conv1{nullptr}, conv2{nullptr};
-  torch::nn::Linear fc{nullptr};
+  Conv conv1{nullptr}, conv2{nullptr};
+  Linear fc{nullptr};
 };
+using Cnn = CnnOf<torch::nn::Conv2d, torch::nn::Linear>;
+using KernelCnn = CnnOf<frugal::kernels::MaskedConv2d, frugal::kernels::MaskedLinear>;
 
 enum class Opt { kSgd, kAdamW, kNone };
 
@@ -598,4 +604,46 @@ TEST(DynamicSparsity, ForcedSparseKernelsRejectAPlainTorchLinear) {
   automatic.begin();  // plain Linear layers simply stay masked dense
   automatic.steps(0, 3);
   expect_masked_weights_zero(automatic.hook.masks());
+}
+
+TEST(DynamicSparsity, ConvLayersTrainOnTheSparseKernelsAsMaskedDenseOnesDo) {
+  for (auto method : {SparseMethod::kRandom, SparseMethod::kGradient}) {
+    for (auto opt : {Opt::kSgd, Opt::kAdamW}) {
+      SCOPED_TRACE(to_string(method) + (opt == Opt::kSgd ? " sgd" : " adamw"));
+      const auto options = busy(method).distribution(Distribution::kUniform);
+      Harness<KernelCnn> sparse(DynamicSparsityOptions(options).kernel(KernelChoice::kSparse), opt);
+      Harness<KernelCnn> dense(DynamicSparsityOptions(options).kernel(KernelChoice::kDense), opt);
+      sparse.begin();
+      dense.begin();
+      int64_t sparse_steps = 0;
+      sparse.steps(0, 30, [&](const StepInfo& i) {
+        EXPECT_TRUE(sparse.model->conv2->has_pattern());
+        sparse_steps += !sparse.model->conv2->dense_gradient();
+        EXPECT_FALSE(sparse.model->conv2->weight.grad().defined()) << "compact form: no dense weight gradient";
+        EXPECT_TRUE(sparse.model->conv2->pattern().to_mask().view({8, 6, 3, 3}).equal(
+            sparse.hook.masks().params()[1].mask));
+      });
+      dense.steps(0, 30);
+      EXPECT_TRUE(sparse.hook.is_compact(0) && sparse.hook.is_compact(1));
+      EXPECT_GE(sparse_steps, 20);
+      sparse.hook.write_back_weights();
+      for (size_t l = 0; l < sparse.hook.masks().size(); ++l)
+        EXPECT_TRUE(sparse.hook.masks().params()[l].mask.equal(dense.hook.masks().params()[l].mask))
+            << "layer " << l << " chose another mask";
+      const auto a = sparse.model->named_parameters(), b = dense.model->named_parameters();
+      for (const auto& item : a)
+        EXPECT_TRUE(torch::allclose(item.value(), b[item.key()], 1e-4, 1e-5))
+            << item.key() << " differs by " << (item.value() - b[item.key()]).abs().max().item<float>();
+      expect_masked_weights_zero(sparse.hook.masks());
+      nlohmann::json summary;
+      sparse.hook.on_train_end(summary);
+      EXPECT_EQ(summary["kernel_layers"], nlohmann::json({"conv1.weight", "conv2.weight", "fc.weight"}));
+      EXPECT_FALSE(sparse.model->conv1->has_pattern());
+    }
+  }
+}
+
+TEST(DynamicSparsity, ForcedSparseKernelsRejectAPlainTorchConv2d) {
+  Harness<Cnn> run(busy(SparseMethod::kGradient).kernel(KernelChoice::kSparse));
+  expect_error([&] { run.begin(); }, "layer 'conv1.weight' is a torch::nn::Conv2d");
 }

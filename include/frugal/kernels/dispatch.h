@@ -88,6 +88,37 @@ class KernelDecisions {
   std::map<std::pair<int64_t, int64_t>, bool> cache_;
 };
 
+/// One call of a conv2d layer (groups = 1): input [batch, in, height, width],
+/// weight [out, in, kernel_h, kernel_w].
+struct ConvShape {
+  int64_t out_channels = 0;
+  int64_t in_channels = 0;
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t height = 1, width = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t batch = 1;
+  /// Intra-op threads (at::get_num_threads()).
+  int64_t threads = 1;
+};
+
+/// The crossover density of sparse_conv2d against at::conv2d, timed on this
+/// machine as measure_crossover_density() does for linear layers (the forward
+/// at densities 5% and 30%, fitted linearly). Measured once per shape (batch
+/// rounded up to a power of two) and threads, cached for the process
+/// (thread-safe); a large layer takes a few hundred milliseconds once.
+///
+/// Conv layers have no built-in table: their cost depends on too many sizes
+/// (channels, image, kernel, stride) for a few measured rows to cover, so
+/// kAuto measures them whatever crossover_source() says.
+double measure_conv_crossover_density(const ConvShape& shape);
+
+/// Whether a conv layer of the given density should run the sparse kernel:
+/// kSparse -> true, kDense -> false, kAuto -> density <
+/// measure_conv_crossover_density(shape).
+bool use_sparse_conv_kernel(const ConvShape& shape, double density, KernelChoice choice = KernelChoice::kAuto);
+
 /// Sets the threads of LibTorch's intra-op pool (torch::set_num_threads) and
 /// of OpenBLAS's own pool. Debian's LibTorch calls OpenBLAS's pthread build,
 /// whose pool torch::set_num_threads does not reach: without this, a

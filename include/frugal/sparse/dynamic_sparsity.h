@@ -42,6 +42,7 @@
 ///   at all; the target density applies to the masked layers only.
 
 #include "frugal/kernels/dispatch.h"
+#include "frugal/kernels/masked_layer.h"
 #include "frugal/kernels/masked_linear.h"
 #include "frugal/sparse/distribution.h"
 #include "frugal/sparse/mask.h"
@@ -163,12 +164,12 @@ struct DynamicSparsityOptions {
   /// Default false, as in prune::PruneOptions: both hooks mask every selected
   /// weight unless told otherwise, and the density applies to all of them.
   TORCH_ARG(bool, keep_head_dense) = false;
-  /// Whether masked kernels::MaskedLinear layers (the built-in models' Linear
-  /// layers) run their products on the CSR kernels: kAuto where the measured
-  /// crossover density says it is faster for the call's batch and threads,
-  /// kSparse always, kDense never. Conv layers and plain torch::nn::Linear
-  /// layers stay masked dense (kSparse rejects a masked torch::nn::Linear).
-  /// Such layers train in the compact form (kernels::MaskedLinear::
+  /// Whether masked kernels::MaskedLinear and kernels::MaskedConv2d layers
+  /// (the built-in models' Linear and Conv layers) run on the sparse kernels:
+  /// kAuto where the measured crossover density says it is faster for the
+  /// call's shape, batch and threads, kSparse always, kDense never. Plain
+  /// torch::nn::Linear / Conv2d layers stay masked dense (kSparse rejects
+  /// them). Such layers train in the compact form (kernels::MaskedLayer::
   /// set_compact_pattern: the optimizer steps their active weights only, in
   /// a param group this hook adds) on float32 CPU weights, except under SNFS,
   /// which needs the dense gradient every step until T_end and keeps the
@@ -211,7 +212,7 @@ struct MaskUpdateRecord {
 ///  "itop_rate_per_layer": {name: rate}, "density", "update_ms"}.
 ///
 /// Sparse kernels: with options().kernel() other than kDense, each masked
-/// kernels::MaskedLinear gets its mask as CSR pattern when the masks are
+/// kernels::MaskedLayer (MaskedLinear, MaskedConv2d) gets its mask as CSR pattern when the masks are
 /// applied and after each update, and loses it at on_train_end; the masks
 /// stay the truth (weights outside them are zero either way). In the compact
 /// form the layers' `weight` tensors are brought up to date at every mask
@@ -302,9 +303,9 @@ class DynamicSparsity : public core::TrainHook {
   Rng rng_;
   int64_t updates_ = 0;
   MaskUpdateRecord last_update_;
-  /// Per masked layer, its MaskedLinear when it runs the CSR kernels (null
-  /// for Conv, plain Linear, layers kept dense, and under kDense).
-  std::vector<std::shared_ptr<kernels::MaskedLinearImpl>> kernel_layers_;
+  /// Per masked layer, its kernels::MaskedLayer when it runs the sparse
+  /// kernels (null for plain Linear / Conv2d, layers kept dense, and under kDense).
+  std::vector<std::shared_ptr<kernels::MaskedLayer>> kernel_layers_;
   /// Tensors read by load() before on_train_begin built the masks.
   std::map<std::string, torch::Tensor> loaded_;
 };
