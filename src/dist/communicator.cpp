@@ -17,6 +17,12 @@
 #include <sstream>
 #include <thread>
 
+// glog's severity threshold (libglog, which c10 logs through); declared here
+// because glog's header clashes with c10's logging macros.
+namespace fLI {
+extern int32_t FLAGS_minloglevel;
+}
+
 namespace frugal::dist {
 
 namespace {
@@ -112,13 +118,18 @@ std::string local_address_towards(const std::string& host, int64_t port) {
   return address;
 }
 
-struct Communicator::Impl {
-  c10::intrusive_ptr<c10d::TCPStore> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
-  std::thread heartbeat;
+/// What the heartbeat thread shares with its owner; the thread keeps it alive
+/// (a store call to a vanished peer can block forever, so it is detached).
+struct Heartbeat {
   std::mutex mutex;
   std::condition_variable wake;
   bool stop = false;
+};
+
+struct Communicator::Impl {
+  c10::intrusive_ptr<c10d::TCPStore> store;
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  std::shared_ptr<Heartbeat> heartbeat = std::make_shared<Heartbeat>();
 };
 
 Communicator::Communicator(DistOptions options) : options_(std::move(options)) {
@@ -150,51 +161,75 @@ Communicator::Communicator(DistOptions options) : options_(std::move(options)) {
   }
   // Heartbeats from a thread of their own, through a store client of their own.
   const DistOptions o = options_;
-  Impl* impl = impl_.get();
-  impl_->heartbeat = std::thread([o, impl] {
+  std::thread([o, beat = impl_->heartbeat] {
     const Ms interval = heartbeat_interval(o.timeout_s);
     try {
       auto store = client_store(o, 4 * interval);
-      std::unique_lock<std::mutex> lock(impl->mutex);
-      while (!impl->stop) {
+      std::unique_lock<std::mutex> lock(beat->mutex);
+      while (!beat->stop) {
         lock.unlock();
         store->add(alive_key(o.rank), 1);
         lock.lock();
-        impl->wake.wait_for(lock, interval, [impl] { return impl->stop; });
+        beat->wake.wait_for(lock, interval, [&] { return beat->stop; });
       }
     } catch (const std::exception&) {
       // The store is gone: the next collective fails and says which rank went.
     }
-  });
+  }).detach();
 }
 
 Communicator::~Communicator() {
   if (!impl_) return;
   {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    impl_->stop = true;
+    std::lock_guard<std::mutex> lock(impl_->heartbeat->mutex);
+    impl_->heartbeat->stop = true;
   }
-  impl_->wake.notify_all();
-  if (impl_->heartbeat.joinable()) impl_->heartbeat.join();
+  impl_->heartbeat->wake.notify_all();
 }
 
 void Communicator::fail(const std::string& what, const std::string& reason) {
   // Which ranks stopped bumping their heartbeat? Watch them for a few intervals.
+  // The process is about to stop: c10d's retry warnings would only bury the one line.
+  fLI::FLAGS_minloglevel = 3;
   const Ms interval = heartbeat_interval(options_.timeout_s);
+  const Ms connect = std::max(Ms(2000), 4 * interval);
+  struct Probe {
+    std::mutex mutex;
+    std::condition_variable done_cv;
+    bool done = false;
+    std::vector<int64_t> lost;
+  };
+  auto probe = std::make_shared<Probe>();
+  // In a thread of its own: a store call to a vanished host may never return.
+  std::thread([probe, o = options_, interval, connect] {
+    std::vector<int64_t> lost;
+    try {
+      auto store = client_store(o, connect);
+      std::vector<int64_t> before, after;
+      for (int64_t r = 0; r < o.world_size; ++r) before.push_back(store->add(alive_key(r), 0));
+      std::this_thread::sleep_for(3 * interval);
+      for (int64_t r = 0; r < o.world_size; ++r) after.push_back(store->add(alive_key(r), 0));
+      for (int64_t r = 0; r < o.world_size; ++r)
+        if (r != o.rank && before[r] == after[r]) lost.push_back(r);
+      std::lock_guard<std::mutex> lock(probe->mutex);
+      probe->lost = lost;
+      probe->done = true;
+    } catch (const std::exception&) {
+      // The store is unreachable: rank 0, which hosts it, is the one lost.
+      std::lock_guard<std::mutex> lock(probe->mutex);
+      if (o.rank != 0) probe->lost = {0};
+      probe->done = true;
+    }
+    probe->done_cv.notify_all();
+  }).detach();
   std::vector<int64_t> lost;
-  bool store_lost = false;
-  try {
-    auto probe = client_store(options_, std::max(Ms(2000), 4 * interval));
-    std::vector<int64_t> before, after;
-    for (int64_t r = 0; r < options_.world_size; ++r) before.push_back(probe->add(alive_key(r), 0));
-    std::this_thread::sleep_for(3 * interval);
-    for (int64_t r = 0; r < options_.world_size; ++r) after.push_back(probe->add(alive_key(r), 0));
-    for (int64_t r = 0; r < options_.world_size; ++r)
-      if (r != options_.rank && before[r] == after[r]) lost.push_back(r);
-  } catch (const std::exception&) {
-    store_lost = true;
+  {
+    std::unique_lock<std::mutex> lock(probe->mutex);
+    const bool answered = probe->done_cv.wait_for(lock, connect + 4 * interval + Ms(1000),
+                                                  [&] { return probe->done; });
+    if (answered) lost = probe->lost;
+    else if (options_.rank != 0) lost = {0};  // rank 0's store is unreachable
   }
-  if (store_lost && options_.rank != 0) lost = {0};
   std::ostringstream message;
   if (!lost.empty()) {
     message << (lost.size() == 1 ? "rank " : "ranks ");

@@ -110,7 +110,6 @@ TEST(DataParallel, ADeadRankIsNamedByTheOtherWithinTheTimeout) {
   EXPECT_NE(results[0].error.find("rank 1 stopped responding (timeout 2 s) during gradient allreduce at step 1"),
             std::string::npos) << results[0].error;
   EXPECT_LT(results[0].seconds, 2.0 + 6.0);
-  std::cout << "rank 0 said: " << results[0].error << "\n";
 }
 
 TEST(DataParallel, AHungRankStopsTheOtherAfterTheTimeout) {
