@@ -1,5 +1,7 @@
 // The frugal command-line program: parse, build, run. All work is in the library.
 
+#include "frugal/dist/data_parallel.h"
+#include "frugal/dist/launcher.h"
 #include "frugal/recipe/export_run.h"
 #include "frugal/recipe/recipe.h"
 #include "frugal/recipe/run.h"
@@ -8,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -15,8 +18,31 @@ namespace {
 
 namespace fs = std::filesystem;
 
+/// Where this process stands among the processes of one training.
+struct Ranks {
+  int64_t nproc = 1;       // --nproc: start this many local workers
+  int64_t rank = -1;       // --rank (-1: not given)
+  int64_t world_size = 1;  // --world-size
+  std::string master = "127.0.0.1:29500";
+};
+
+/// argv without --nproc and its value: what each local worker runs.
+std::vector<std::string> worker_args(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a == "--nproc") {
+      ++i;
+      continue;
+    }
+    if (a.rfind("--nproc=", 0) == 0) continue;
+    args.push_back(a);
+  }
+  return args;
+}
+
 int train_command(const std::string& recipe_path, const std::vector<std::string>& overrides,
-                  const std::string& resume_dir) {
+                  const std::string& resume_dir, const Ranks& ranks) {
   frugal::recipe::RunOptions options;
   frugal::recipe::Recipe recipe;
   if (!resume_dir.empty()) {
@@ -29,10 +55,21 @@ int train_command(const std::string& recipe_path, const std::vector<std::string>
   } else {
     recipe = frugal::recipe::load_recipe(recipe_path, overrides);
   }
-  std::cerr << "# resolved recipe (" << frugal::recipe::run_directory(recipe) << ")\n"
-            << recipe.to_toml() << "\n\n";
+  if (ranks.world_size > 1) {
+    frugal::dist::DistOptions dist;
+    dist.rank = ranks.rank;
+    dist.world_size = ranks.world_size;
+    std::tie(dist.master_host, dist.master_port) = frugal::dist::parse_master(ranks.master);
+    dist.timeout_s = recipe.run.dist_timeout_s;
+    options.data_parallel = std::make_shared<frugal::dist::DataParallel>(
+        std::make_shared<frugal::dist::Communicator>(dist));
+  }
+  const bool writer = ranks.rank <= 0;
+  if (writer)
+    std::cerr << "# resolved recipe (" << frugal::recipe::run_directory(recipe) << ")\n"
+              << recipe.to_toml() << "\n\n";
   auto summary = frugal::recipe::run_recipe(recipe, options);
-  std::cout << summary.dump(2) << std::endl;
+  if (writer) std::cout << summary.dump(2) << std::endl;
   return 0;
 }
 
@@ -81,6 +118,16 @@ int main(int argc, char** argv) {
       ->take_all();
   train->add_option("--resume", resume_dir, "continue an interrupted run from its directory")
       ->check(CLI::ExistingDirectory);
+  Ranks ranks;
+  train->add_option("--nproc", ranks.nproc, "train with N processes on this machine (default 1)")
+      ->check(CLI::PositiveNumber);
+  auto* rank_option = train->add_option("--rank", ranks.rank, "this process's rank, with --world-size and --master")
+      ->check(CLI::NonNegativeNumber);
+  auto* world_option = train->add_option("--world-size", ranks.world_size, "number of processes over all machines")
+      ->check(CLI::PositiveNumber);
+  train->add_option("--master", ranks.master, "HOST:PORT of rank 0, which hosts the store (default 127.0.0.1:29500)");
+  rank_option->needs(world_option);
+  world_option->needs(rank_option);
 
   auto* report = app.add_subcommand("report", "compare finished runs side by side");
   std::vector<std::string> run_dirs;
@@ -124,7 +171,30 @@ int main(int argc, char** argv) {
         std::cerr << "frugal train: give either a recipe or --resume RUN_DIR\n";
         return 2;
       }
-      return train_command(recipe_path, overrides, resume_dir);
+      if (ranks.nproc > 1) {
+        if (ranks.rank >= 0) {
+          std::cerr << "frugal train: give either --nproc or --rank/--world-size\n";
+          return 2;
+        }
+        frugal::dist::LaunchOptions launch;
+        launch.args = worker_args(argc, argv);
+        launch.nproc = ranks.nproc;
+        return frugal::dist::launch_workers(launch);
+      }
+      if (ranks.world_size > 1) {
+        // A worker that fails says why in one line and goes at once: its
+        // peers may be gone, and waiting for them in destructors helps nobody.
+        try {
+          return train_command(recipe_path, overrides, resume_dir, ranks);
+        } catch (const c10::Error& e) {
+          std::cerr << "frugal: error: " << e.what_without_backtrace() << std::endl;
+        } catch (const std::exception& e) {
+          std::cerr << "frugal: error: " << e.what() << std::endl;
+        }
+        std::cout.flush();
+        std::_Exit(1);
+      }
+      return train_command(recipe_path, overrides, resume_dir, ranks);
     }
     if (*report) return report_command(run_dirs, report_out, !no_plots);
     if (*export_cmd) {

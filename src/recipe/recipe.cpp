@@ -27,6 +27,7 @@ const std::vector<std::pair<std::string, Binding>>& sections() {
          b.bind("seed", r.run.seed);
          b.bind("threads", r.run.threads);
          b.bind("progress", r.run.progress);
+         b.bind("dist_timeout_s", r.run.dist_timeout_s);
        }},
       {"data",
        [](Recipe& r, SectionBinder& b) {
@@ -270,6 +271,8 @@ data::InfoBatchOptions Recipe::infobatch_options() const {
 void Recipe::validate() const {
   TORCH_CHECK(!run.name.empty() && run.name.find('/') == std::string::npos,
               "recipe: [run] name must be a non-empty file name, got '", run.name, "'");
+  TORCH_CHECK(run.dist_timeout_s > 0, "recipe: [run] dist_timeout_s must be > 0, got ",
+              run.dist_timeout_s);
   TORCH_CHECK(run.threads >= 0, "recipe: [run] threads must be >= 0 (0 = all cores), got ",
               run.threads);
   const std::vector<std::string> data_names = {"fashion-mnist", "idx", "cifar10", "cifar100",

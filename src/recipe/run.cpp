@@ -3,6 +3,7 @@
 #include "frugal/core/checked_file.h"
 #include "frugal/data/infobatch.h"
 #include "frugal/data/readers.h"
+#include "frugal/dist/data_parallel.h"
 #include "frugal/prune/distill.h"
 #include "frugal/prune/pruner.h"
 #include "frugal/sparse/dynamic_sparsity.h"
@@ -126,8 +127,11 @@ nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options) {
     torch::serialize::InputArchive verified;
     core::load_checked(verified, checkpoint, "resume");
   }
+  const auto& dp = options.data_parallel;
+  const bool writer = !dp || dp->is_writer();
   fs::create_directories(dir);
-  core::write_file_atomically((fs::path(dir) / "config.toml").string(), recipe.to_toml() + "\n");
+  if (writer)
+    core::write_file_atomically((fs::path(dir) / "config.toml").string(), recipe.to_toml() + "\n");
 
   data::Splits splits = load_data(recipe.data);
   const auto sample_shape = splits.train.inputs.sizes().slice(1).vec();
@@ -152,11 +156,14 @@ nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options) {
   trainer_options.schedule = recipe.schedule;
   train::Trainer trainer(torch::nn::AnyModule(model), optimizer, trainer_options);
   if (options.resume) trainer.resume_from(checkpoint);
+  if (dp) trainer.set_data_parallel(dp);
 
   std::shared_ptr<sparse::DynamicSparsity> sparsity;
   if (recipe.sparse.enabled) {
     sparsity = std::make_shared<sparse::DynamicSparsity>(recipe.sparse_options());
     trainer.add_hook(sparsity);
+    // RigL's dense gradients and SNFS's momentum are averaged like gradients.
+    if (dp) dp->add_statistics([sparsity] { return sparsity->statistics_to_average(); });
   }
   std::shared_ptr<prune::Pruner> pruner;
   if (recipe.prune.enabled) {
@@ -182,12 +189,13 @@ nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options) {
     });
   }
 
+  const data::Shard shard = dp ? dp->shard() : data::Shard{};
   std::unique_ptr<data::EpochSampler> sampler;
   if (recipe.infobatch.enabled)
     sampler = std::make_unique<data::InfoBatchSampler>(splits.train.size(),
-                                                       recipe.infobatch_options());
+                                                       recipe.infobatch_options(), shard);
   else
-    sampler = std::make_unique<data::ShuffleSampler>(splits.train.size(), recipe.run.seed);
+    sampler = std::make_unique<data::ShuffleSampler>(splits.train.size(), recipe.run.seed, shard);
 
   auto summary = trainer.fit(splits.train, splits.test, *sampler);
   summary["run"] = recipe.run.name;
@@ -205,7 +213,8 @@ nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options) {
   }
   summary["parameters"] = parameters;
   summary["nonzero_parameters"] = nonzero;
-  core::write_file_atomically((fs::path(dir) / "summary.json").string(), summary.dump(2) + "\n");
+  if (writer)
+    core::write_file_atomically((fs::path(dir) / "summary.json").string(), summary.dump(2) + "\n");
   return summary;
 }
 

@@ -3,6 +3,7 @@
 #include "frugal/core/checked_file.h"
 #include "frugal/core/threads.h"
 
+#include "frugal/dist/data_parallel.h"
 #include "frugal/kernels/dispatch.h"
 #include "frugal/train/progress.h"
 
@@ -52,6 +53,22 @@ void truncate_metrics(const std::string& path, int64_t epoch) {
   core::write_file_atomically(path, kept);
 }
 
+/// What data-parallel ranks keep equal: the model's parameters and buffers
+/// and every tensor the optimizer steps (hooks add their own groups).
+std::vector<torch::Tensor> shared_tensors(torch::nn::Module& module,
+                                          torch::optim::Optimizer& optimizer) {
+  std::vector<std::vector<torch::Tensor>> lists = {module.parameters(), module.buffers()};
+  for (auto& group : optimizer.param_groups()) lists.push_back(group.params());
+  return dist::unique_tensors(lists);
+}
+
+std::vector<torch::Tensor> stepped_tensors(torch::nn::Module& module,
+                                           torch::optim::Optimizer& optimizer) {
+  std::vector<std::vector<torch::Tensor>> lists = {module.parameters()};
+  for (auto& group : optimizer.param_groups()) lists.push_back(group.params());
+  return dist::unique_tensors(lists);
+}
+
 }  // namespace
 
 void TrainerOptions::validate() const {
@@ -78,6 +95,10 @@ Trainer::Trainer(torch::nn::AnyModule model, std::shared_ptr<torch::optim::Optim
 void Trainer::add_hook(std::shared_ptr<TrainHook> hook) {
   TORCH_CHECK(hook, "trainer: null hook");
   hooks_.push_back(std::move(hook));
+}
+
+void Trainer::set_data_parallel(std::shared_ptr<dist::DataParallel> data_parallel) {
+  dp_ = std::move(data_parallel);
 }
 
 void Trainer::resume_from(const std::string& checkpoint) {
@@ -147,8 +168,11 @@ EvalResult Trainer::evaluate(const data::TensorDataset& data, const StepInfo& in
   double loss_sum = 0.0;
   int64_t correct = 0;
   const int64_t n = data.size();
-  for (int64_t start = 0; start < n; start += options_.eval_batch_size) {
-    const int64_t end = std::min(n, start + options_.eval_batch_size);
+  // Each rank evaluates a contiguous shard; the sums are reduced below.
+  const int64_t world = dp_ ? dp_->world_size() : 1, rank = dp_ ? dp_->rank() : 0;
+  const int64_t first = n * rank / world, last = n * (rank + 1) / world;
+  for (int64_t start = first; start < last; start += options_.eval_batch_size) {
+    const int64_t end = std::min(last, start + options_.eval_batch_size);
     auto x = data.inputs.slice(0, start, end);
     auto y = data.targets.slice(0, start, end);
     auto logits = model_.forward(x);
@@ -159,6 +183,12 @@ EvalResult Trainer::evaluate(const data::TensorDataset& data, const StepInfo& in
     correct += logits.argmax(1).eq(y).sum().item<int64_t>();
   }
   module.train();
+  if (dp_) {
+    const auto sums = dp_->sum({loss_sum, static_cast<double>(correct)},
+                               "evaluation at step " + std::to_string(info.step));
+    loss_sum = sums[0];
+    correct = static_cast<int64_t>(sums[1]);
+  }
   return {loss_sum / std::max<int64_t>(n, 1), static_cast<double>(correct) / std::max<int64_t>(n, 1)};
 }
 
@@ -172,7 +202,12 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
               sampler_epochs.value_or(0), " epochs (InfoBatchOptions epochs) but the trainer runs ",
               options_.epochs, " (TrainerOptions::epochs); build both from one value");
   const core::ThreadPlan threads = core::set_threads(options_.threads);
-  const bool write_files = !options_.run_dir.empty();
+  const int64_t world = dp_ ? dp_->world_size() : 1;
+  TORCH_CHECK(options_.batch_size % world == 0, "train: batch_size ", options_.batch_size,
+              " does not split evenly over ", world, " processes");
+  const int64_t local_batch = options_.batch_size / world;
+  const bool writer = !dp_ || dp_->is_writer();
+  const bool write_files = !options_.run_dir.empty() && writer;
   if (write_files) fs::create_directories(options_.run_dir);
   const std::string metrics_path = (fs::path(options_.run_dir) / "metrics.jsonl").string();
 
@@ -199,6 +234,7 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
   for (auto& group : optimizer_->param_groups()) base_lrs.push_back(group.options().get_lr());
 
   if (!resume_path_.empty()) load_checkpoint(sampler);
+  if (dp_) dp_->broadcast_from_root(shared_tensors(*model_.ptr(), *optimizer_), "start-up broadcast");
   if (write_files) {
     if (resume_path_.empty())
       std::ofstream(metrics_path, std::ios::trunc).close();
@@ -207,7 +243,7 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
     metrics.open(metrics_path, std::ios::app);
   }
 
-  Progress progress(options_.progress);
+  Progress progress(options_.progress && writer);
   auto& module = *model_.ptr();
   module.train();
 
@@ -224,7 +260,7 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
         torch::from_blob(const_cast<int32_t*>(order.data()),
                          {static_cast<int64_t>(order.size())}, torch::kInt)
             .to(torch::kLong);
-    const int64_t batches = sampler.batches(options_.batch_size);
+    const int64_t batches = sampler.batches(local_batch);
     for (auto& hook : hooks_) hook->on_epoch_begin(epoch);
 
     double loss_sum = 0.0;
@@ -238,8 +274,8 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
       set_learning_rates(*optimizer_, base_lrs, lr_factor(options_.schedule, info.progress, epochs));
 
       data::IndexedBatch batch;
-      batch.indices = order_tensor.slice(0, b * options_.batch_size,
-                                         std::min<int64_t>((b + 1) * options_.batch_size,
+      batch.indices = order_tensor.slice(0, b * local_batch,
+                                         std::min<int64_t>((b + 1) * local_batch,
                                                            order_tensor.size(0)));
       const auto device_indices = batch.indices.to(train.inputs.device());
       batch.inputs = train.inputs.index_select(0, device_indices);
@@ -261,11 +297,17 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
                   " (try a lower learning rate); the last good checkpoint is kept");
       loss.backward();
       for (auto& hook : hooks_) hook->before_step(info);
+      if (dp_) dp_->average_gradients(stepped_tensors(*model_.ptr(), *optimizer_), step_);
       optimizer_->step();
       for (auto& hook : hooks_) hook->after_step(info);
 
       bookkeeping_start = std::chrono::steady_clock::now();
-      sampler.update_scores(batch.indices, losses.detach());
+      if (dp_) {
+        const auto [all_indices, all_losses] = dp_->gather_scores(batch.indices, losses.detach(), step_);
+        sampler.update_scores(all_indices, all_losses);
+      } else {
+        sampler.update_scores(batch.indices, losses.detach());
+      }
       bookkeeping_s += seconds_since(bookkeeping_start);
 
       loss_sum += loss_value * batch.indices.size(0);
@@ -277,6 +319,17 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
                          (wall_s_ + elapsed) / (epoch + 1) * (epochs - epoch - 1);
       progress.step(epoch, epochs, b, batches, loss_sum / epoch_samples,
                     static_cast<double>(sampler.kept()) / sampler.size(), rate, eta);
+    }
+    if (dp_) {
+      // The epoch over all ranks; buffers (batch-norm statistics) from rank 0,
+      // so that every rank evaluates and saves the same model.
+      const auto sums = dp_->sum({loss_sum, static_cast<double>(epoch_samples)},
+                                 "metrics of epoch " + std::to_string(epoch));
+      loss_sum = sums[0];
+      epoch_samples = static_cast<int64_t>(sums[1]);
+      dp_->broadcast_from_root(model_.ptr()->buffers(), "buffer broadcast after epoch " + std::to_string(epoch));
+      dp_->check_identical(stepped_tensors(*model_.ptr(), *optimizer_),
+                           "parameters after epoch " + std::to_string(epoch));
     }
     const double train_s = seconds_since(epoch_start);
     samples_forwarded_ += epoch_samples;
@@ -310,6 +363,7 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
         {"bookkeeping_s", bookkeeping_s},
         {"wall_s", wall_s_},
         {"load_avg", machine_load_average()}};
+    if (dp_) record["comm_s"] = dp_->comm_s();
     max_load_ = std::max(max_load_, record["load_avg"].get<double>());
     if (evaluate_now) {
       record["test_loss"] = last_eval_.loss;
@@ -346,7 +400,9 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
       {"steps", step_},
       {"wall_s", wall_s_},
       {"cores", static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()))},
-      {"max_load_avg", max_load_}};
+      {"max_load_avg", max_load_},
+      {"world_size", world}};
+  if (dp_) summary["comm_s"] = dp_->comm_s();
   if (evaluated_) {
     summary["test_acc"] = last_eval_.accuracy;
     summary["test_loss"] = last_eval_.loss;

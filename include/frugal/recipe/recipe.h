@@ -29,6 +29,9 @@ struct RunSection {
   int64_t threads = 0;
   /// Progress bar / per-epoch log lines on stderr. Default true.
   bool progress = true;
+  /// With several processes (--nproc, --rank): seconds a collective waits
+  /// for the other ranks before the run stops naming the rank lost. Default 300.
+  double dist_timeout_s = 300.0;
 };
 
 struct DataSection {

@@ -10,6 +10,10 @@
 #include <memory>
 #include <string>
 
+namespace frugal::dist {
+class DataParallel;
+}
+
 namespace frugal::recipe {
 
 /// Loads, filters, limits and standardizes the data the recipe names.
@@ -32,6 +36,9 @@ std::string run_directory(const Recipe& recipe);
 struct RunOptions {
   /// Continue the run in run_directory(recipe) from its checkpoint.pt.
   bool resume = false;
+  /// Train as one rank of several processes (null: alone). Every rank reads
+  /// the same recipe and run directory; only rank 0 writes it.
+  std::shared_ptr<dist::DataParallel> data_parallel;
 };
 
 /// Trains what the recipe describes, writes the run directory (config.toml,

@@ -18,6 +18,10 @@
 #include <string>
 #include <vector>
 
+namespace frugal::dist {
+class DataParallel;
+}
+
 namespace frugal::train {
 
 /// The hook interface the trainer calls (defined in core, which every area may use).
@@ -28,7 +32,8 @@ using core::TrainHook;
 struct TrainerOptions {
   /// Training epochs. Default 10; must be >= 1.
   int64_t epochs = 10;
-  /// Samples per training batch. Default 128; must be >= 1.
+  /// Samples per training batch, over all processes (each of W processes
+  /// takes batch_size / W). Default 128; must be >= 1 and divisible by W.
   int64_t batch_size = 128;
   /// Samples per evaluation batch. Default 1000.
   int64_t eval_batch_size = 1000;
@@ -72,6 +77,13 @@ class Trainer {
   /// Hooks run in the order added.
   void add_hook(std::shared_ptr<TrainHook> hook);
   void set_sample_loss(SampleLoss loss) { sample_loss_ = std::move(loss); }
+  /// Trains as one of several processes (dist/data_parallel.h): parameters
+  /// come from rank 0 at the start, gradients are averaged after the hooks'
+  /// before_step, (index, loss) pairs of all ranks update the sampler's
+  /// scores, evaluation is sharded and reduced, and only rank 0 writes the
+  /// run directory and the progress. The sampler must be built with the
+  /// data-parallel shard. Null (the default): a single process.
+  void set_data_parallel(std::shared_ptr<dist::DataParallel> data_parallel);
 
   /// Continues from `checkpoint` (written by an earlier fit with the same
   /// model, optimizer, sampler and hooks) at the epoch after the one it saved.
@@ -99,6 +111,7 @@ class Trainer {
   std::vector<std::shared_ptr<TrainHook>> hooks_;
   SampleLoss sample_loss_;
   std::string resume_path_;
+  std::shared_ptr<dist::DataParallel> dp_;
 
   // Progress that a checkpoint carries.
   int64_t next_epoch_ = 0;

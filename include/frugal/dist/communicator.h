@@ -1,0 +1,76 @@
+#pragma once
+/// Processes that train together: rendezvous through c10d's TCPStore, then
+/// collectives through c10d::ProcessGroupGloo. Rank 0 hosts the store.
+///
+/// Failures: every collective waits at most `timeout`. When one fails, the
+/// store's heartbeats (each rank bumps a counter every interval from its own
+/// thread) tell which rank stopped; the error names it and what was under way:
+///   "rank 1 stopped responding (timeout 5 s) during gradient allreduce at step 12"
+
+#include <torch/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace frugal::dist {
+
+struct DistOptions {
+  /// This process's rank in [0, world_size). Default 0.
+  int64_t rank = 0;
+  /// Number of processes. Default 1 (no communication at all).
+  int64_t world_size = 1;
+  /// Host (address or name) of rank 0, which hosts the TCPStore. Default 127.0.0.1.
+  std::string master_host = "127.0.0.1";
+  /// Port of the TCPStore on master_host. Default 29500.
+  int64_t master_port = 29500;
+  /// Longest wait of a collective, and of the rendezvous, before the ranks
+  /// give up. Default 300 s; must be > 0.
+  double timeout_s = 300.0;
+
+  void validate() const;
+};
+
+/// "HOST:PORT" -> (host, port); throws naming a malformed value.
+std::pair<std::string, int64_t> parse_master(const std::string& host_port);
+
+class Communicator {
+ public:
+  /// Joins the group (blocks until all ranks joined, or throws after the timeout).
+  explicit Communicator(DistOptions options);
+  ~Communicator();
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
+
+  int64_t rank() const { return options_.rank; }
+  int64_t world_size() const { return options_.world_size; }
+  const DistOptions& options() const { return options_; }
+
+  /// In place: every rank gets the sum (contiguous CPU tensors).
+  void allreduce_sum(std::vector<torch::Tensor>& tensors, const std::string& what);
+  /// In place: every rank gets `root`'s values.
+  void broadcast(std::vector<torch::Tensor>& tensors, int64_t root, const std::string& what);
+  /// Concatenation over ranks (rank-major) of each rank's `local`, which must
+  /// have the same shape and dtype on every rank.
+  torch::Tensor allgather(const torch::Tensor& local, const std::string& what);
+  void barrier(const std::string& what);
+
+  /// Seconds spent inside collectives so far.
+  double comm_s() const { return comm_s_; }
+
+ private:
+  struct Impl;
+  [[noreturn]] void fail(const std::string& what, const std::string& reason);
+
+  DistOptions options_;
+  std::unique_ptr<Impl> impl_;
+  double comm_s_ = 0.0;
+};
+
+/// The local address this machine uses to reach `host` (route lookup through
+/// a connected UDP socket; nothing is sent). 127.0.0.1 for loopback.
+std::string local_address_towards(const std::string& host, int64_t port);
+
+}  // namespace frugal::dist

@@ -1,0 +1,108 @@
+// The trainer as two forked ranks on loopback against one process.
+
+#include "frugal/dist/data_parallel.h"
+#include "frugal/sparse/dynamic_sparsity.h"
+#include "frugal/train/models.h"
+#include "frugal/train/optim.h"
+#include "frugal/train/trainer.h"
+
+#include "support/fork_ranks.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace frugal;
+
+data::TensorDataset blobs(int64_t n, uint64_t seed) {
+  torch::manual_seed(seed);
+  auto targets = torch::randint(0, 3, {n}, torch::kLong);
+  auto inputs = torch::randn({n, 8}) + targets.to(torch::kFloat).unsqueeze(1) * 1.5;
+  return {inputs, targets, 3};
+}
+
+/// Records every layer's mask after every step (after the sparse hook's update).
+struct MaskRecorder : train::TrainHook {
+  explicit MaskRecorder(std::shared_ptr<sparse::DynamicSparsity> s) : sparsity(std::move(s)) {}
+  std::string name() const override { return "recorder"; }
+  void after_step(const train::StepInfo&) override {
+    for (const auto& p : sparsity->masks().params()) history.push_back(p.mask.clone());
+  }
+  std::shared_ptr<sparse::DynamicSparsity> sparsity;
+  std::vector<torch::Tensor> history;
+};
+
+/// Trains RigL (compact CSR layers) on 160 samples, global
+/// batch 16, as rank `rank` of `dp` (null: alone); model seed `init_seed`.
+/// Returns the parameters, then the recorded masks, then the test accuracy.
+std::vector<torch::Tensor> train_rigl(std::shared_ptr<dist::DataParallel> dp, uint64_t init_seed) {
+  auto train_set = blobs(160, 1), test_set = blobs(50, 2);
+  torch::manual_seed(init_seed);
+  auto model = std::make_shared<train::MlpImpl>(8, std::vector<int64_t>{16}, 3);
+  train::OptimizerSpec spec;
+  spec.lr = 0.05;
+  std::shared_ptr<torch::optim::Optimizer> optimizer =
+      train::build_optimizer(spec, {torch::optim::OptimizerParamGroup(model->parameters())});
+  train::TrainerOptions options;
+  options.epochs = 4;
+  options.batch_size = 16;
+  options.progress = false;
+  options.threads = 1;
+  train::Trainer trainer(torch::nn::AnyModule(model), optimizer, options);
+  auto sparsity = std::make_shared<sparse::DynamicSparsity>(sparse::DynamicSparsityOptions(0.3)
+                                                                .distribution(sparse::Distribution::kUniform)
+                                                                .update_interval(2)
+                                                                .kernel(kernels::KernelChoice::kSparse));
+  auto recorder = std::make_shared<MaskRecorder>(sparsity);
+  trainer.add_hook(sparsity);
+  trainer.add_hook(recorder);
+  if (dp) {
+    trainer.set_data_parallel(dp);
+    dp->add_statistics([sparsity] { return sparsity->statistics_to_average(); });
+  }
+  data::ShuffleSampler sampler(160, 5, dp ? dp->shard() : data::Shard{});
+  auto summary = trainer.fit(train_set, test_set, sampler);
+  std::vector<torch::Tensor> out;
+  for (const auto& p : model->parameters()) out.push_back(p.detach().clone());
+  for (const auto& m : recorder->history) out.push_back(m);
+  out.push_back(torch::tensor({summary["test_acc"].get<double>()}, torch::kDouble));
+  return out;
+}
+
+TEST(DistributedTrainer, TwoRanksWithRigLKeepIdenticalMasksAfterEveryStepAndMatchOneProcess) {
+  const fs::path dir = fs::temp_directory_path() / ("frugal_dist_trainer_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  auto results = frugal_test::fork_ranks(2, [&](int64_t rank, std::shared_ptr<dist::Communicator> c) {
+    // Rank 1 starts from other weights: the start-up broadcast must fix them.
+    auto out = train_rigl(std::make_shared<dist::DataParallel>(c), rank == 0 ? 11 : 12);
+    torch::save(out, (dir / std::to_string(rank)).string());
+  });
+  for (int r = 0; r < 2; ++r) ASSERT_EQ(results[r].status, 0) << "rank " << r << ": " << results[r].error;
+  std::vector<torch::Tensor> rank0, rank1;
+  torch::load(rank0, (dir / "0").string());
+  torch::load(rank1, (dir / "1").string());
+  fs::remove_all(dir);
+  const auto alone = train_rigl(nullptr, 11);
+  ASSERT_EQ(rank0.size(), alone.size()) << "same number of steps";
+  ASSERT_EQ(rank1.size(), alone.size());
+  const size_t params = 4;  // body.0 weight and bias, head weight and bias
+  bool changed = false;
+  for (size_t i = params; i + 1 < alone.size(); ++i) {
+    ASSERT_TRUE(rank0[i].equal(rank1[i])) << "masks of the ranks differ at record " << i - params;
+    ASSERT_TRUE(rank0[i].equal(alone[i])) << "masks differ from one process at record " << i - params;
+    changed = changed || (i >= params + 2 && !alone[i].equal(alone[i - 2]));
+  }
+  EXPECT_TRUE(changed) << "RigL never changed a mask";
+  for (size_t i = 0; i < params; ++i) {
+    EXPECT_TRUE(rank0[i].equal(rank1[i])) << "parameter " << i << " differs between the ranks";
+    EXPECT_TRUE(torch::allclose(rank0[i], alone[i], 1e-5, 1e-5))
+        << "parameter " << i << ": " << (rank0[i] - alone[i]).abs().max().item<double>();
+  }
+  EXPECT_EQ(rank0.back().item<double>(), alone.back().item<double>()) << "sharded evaluation";
+}
+
+}  // namespace
