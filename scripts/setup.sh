@@ -9,6 +9,7 @@ packages=(
   googletest libgtest-dev libgmock-dev libbenchmark-dev libxsmm-dev libblas-dev
   dataset-fashion-mnist
   python3-torch pybind11-dev python3-dev python3-pytest
+  iproute2
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -32,8 +32,7 @@ The Python InfoBatch wraps it; use it directly to drive your own loop.)doc")
                TORCH_CHECK(world_size >= 1, "infobatch: world_size must be >= 1, got ", world_size);
                TORCH_CHECK(rank >= 0 && rank < world_size, "infobatch: rank ", rank,
                            " is outside [0, ", world_size, ")");
-               auto options = InfoBatchOptions()
-                                  .epochs(epochs)
+               auto options = InfoBatchOptions(epochs)
                                   .prune_ratio(prune_ratio)
                                   .delta(delta)
                                   .warmup_epochs(warmup_epochs)

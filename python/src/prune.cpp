@@ -45,8 +45,8 @@ class PyPruner {
   }
 
   Pruner& pruner() { return pruner_; }
-  train::StepInfo info(int64_t step) const {
-    train::StepInfo info;
+  core::StepInfo info(int64_t step) const {
+    core::StepInfo info;
     info.step = step;
     info.planned_steps = context_.planned_steps;
     info.progress = static_cast<double>(step) / static_cast<double>(context_.planned_steps);
@@ -62,7 +62,7 @@ class PyPruner {
  private:
   Mirror mirror_;
   Pruner pruner_;
-  train::TrainContext context_;
+  core::TrainContext context_;
   std::vector<torch::Tensor*> members_;
 };
 

@@ -17,8 +17,8 @@ namespace {
 using sparse::DynamicSparsity;
 using sparse::DynamicSparsityOptions;
 
-train::StepInfo step_info(int64_t step, double progress, int64_t total_steps) {
-  train::StepInfo info;
+core::StepInfo step_info(int64_t step, double progress, int64_t total_steps) {
+  core::StepInfo info;
   info.step = step;
   info.progress = progress;
   info.planned_steps = total_steps;
@@ -41,12 +41,12 @@ class PyDynamicSparsity {
 
   DynamicSparsity& hook() { return hook_; }
   const DynamicSparsity& hook() const { return hook_; }
-  train::StepInfo info(int64_t step, double progress) const { return step_info(step, progress, total_steps_); }
+  core::StepInfo info(int64_t step, double progress) const { return step_info(step, progress, total_steps_); }
 
  private:
   Mirror mirror_;
   DynamicSparsity hook_;
-  train::TrainContext context_;
+  core::TrainContext context_;
   int64_t total_steps_;
 };
 
