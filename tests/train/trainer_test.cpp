@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 namespace {
 
@@ -37,7 +38,9 @@ struct Setup {
   std::unique_ptr<train::Trainer> trainer;
 };
 
-Setup make(const std::string& run_dir, int64_t epochs, double lr = 0.05) {
+/// `adjust` changes the trainer's options before the trainer is built.
+Setup make(const std::string& run_dir, int64_t epochs, double lr = 0.05,
+           const std::function<void(train::TrainerOptions&)>& adjust = {}) {
   torch::manual_seed(1);
   Setup s;
   s.model = std::make_shared<train::MlpImpl>(8, std::vector<int64_t>{16}, 3);
@@ -50,6 +53,7 @@ Setup make(const std::string& run_dir, int64_t epochs, double lr = 0.05) {
   options.run_dir = run_dir;
   options.progress = false;
   options.threads = 1;
+  if (adjust) adjust(options);
   s.trainer = std::make_unique<train::Trainer>(torch::nn::AnyModule(s.model), s.optimizer, options);
   return s;
 }
@@ -160,19 +164,12 @@ TEST(Trainer, CheckpointsAtTheIntervalAndAtTheLastEpoch) {
   auto train_set = blobs(100, 1);
   const std::string dir = temp_dir("interval");
   // Crashing at epoch 3 of 5 with checkpoint_every = 2 leaves the checkpoint after epoch 1.
+  const auto every_two = [](train::TrainerOptions& options) { options.checkpoint_every = 2; };
   {
-    auto a = make(dir, 5);
-    train::TrainerOptions options;
-    options.epochs = 5;
-    options.batch_size = 16;
-    options.run_dir = dir;
-    options.progress = false;
-    options.threads = 1;
-    options.checkpoint_every = 2;
-    train::Trainer trainer(torch::nn::AnyModule(a.model), a.optimizer, options);
-    trainer.add_hook(std::make_shared<CrashAt>(3));
+    auto a = make(dir, 5, 0.05, every_two);
+    a.trainer->add_hook(std::make_shared<CrashAt>(3));
     auto sampler = infobatch(100, 5);
-    EXPECT_THROW(trainer.fit(train_set, {}, sampler), std::runtime_error);
+    EXPECT_THROW(a.trainer->fit(train_set, {}, sampler), std::runtime_error);
   }
   auto progress_of = [&] {
     torch::serialize::InputArchive archive;
@@ -183,17 +180,9 @@ TEST(Trainer, CheckpointsAtTheIntervalAndAtTheLastEpoch) {
   };
   EXPECT_EQ(progress_of(), 2) << "the checkpoint after epochs 0 and 1";
   {
-    auto a = make(dir, 3);
-    train::TrainerOptions options;
-    options.epochs = 3;
-    options.batch_size = 16;
-    options.run_dir = dir;
-    options.progress = false;
-    options.threads = 1;
-    options.checkpoint_every = 2;
-    train::Trainer trainer(torch::nn::AnyModule(a.model), a.optimizer, options);
+    auto a = make(dir, 3, 0.05, every_two);
     auto sampler = infobatch(100, 3);
-    trainer.fit(train_set, {}, sampler);
+    a.trainer->fit(train_set, {}, sampler);
   }
   EXPECT_EQ(progress_of(), 3) << "the last epoch is always checkpointed";
   fs::remove_all(dir);
@@ -202,24 +191,16 @@ TEST(Trainer, CheckpointsAtTheIntervalAndAtTheLastEpoch) {
 TEST(Trainer, EvaluatesAtTheIntervalAndAtTheLastEpoch) {
   auto train_set = blobs(100, 1), test_set = blobs(40, 2);
   const std::string dir = temp_dir("eval_every");
-  auto a = make(dir, 5);
-  train::TrainerOptions options;
-  options.epochs = 5;
-  options.batch_size = 16;
-  options.run_dir = dir;
-  options.progress = false;
-  options.threads = 1;
-  options.eval_every = 2;
+  auto a = make(dir, 5, 0.05, [](train::TrainerOptions& options) { options.eval_every = 2; });
   struct CountEvaluations : train::TrainHook {
     std::string name() const override { return "count"; }
     void before_forward(bool training, const train::StepInfo&) override { evaluations += !training; }
     int evaluations = 0;
   };
   auto counter = std::make_shared<CountEvaluations>();
-  train::Trainer trainer(torch::nn::AnyModule(a.model), a.optimizer, options);
-  trainer.add_hook(counter);
+  a.trainer->add_hook(counter);
   auto sampler = infobatch(100, 5);
-  const auto summary = trainer.fit(train_set, test_set, sampler);
+  const auto summary = a.trainer->fit(train_set, test_set, sampler);
   EXPECT_EQ(counter->evaluations, 3) << "after epochs 1, 3 and the last, 4";
   std::ifstream metrics(dir + "/metrics.jsonl");
   std::vector<int64_t> evaluated;
