@@ -21,6 +21,8 @@ against the plan, so a batch that does not come from this sampler in order
 is an error rather than silently wrong scores.
 """
 
+import warnings
+
 import torch
 
 from . import _C
@@ -35,8 +37,9 @@ class InfoBatchSampler(torch.utils.data.Sampler):
     so len(loader) is the coming epoch's number of batches.
     """
 
-    def __init__(self, core):
+    def __init__(self, core, drop_last=False):
         self._core = core
+        self._drop_last = drop_last  # the DataLoader never yields the last partial batch
         self._epoch = -1          # epoch of the current plan
         self._order = None        # this rank's indices, int64 tensor
         self._started = False     # whether the current plan is being iterated
@@ -53,7 +56,11 @@ class InfoBatchSampler(torch.utils.data.Sampler):
         self._batch = None
 
     def _finished(self):
-        return self._order is not None and self._consumed >= len(self._order)
+        if self._order is None:
+            return False
+        left = len(self._order) - self._consumed
+        # With drop_last the short tail is never yielded, so it is never updated.
+        return left <= 0 or (self._drop_last and self._batch is not None and left < self._batch)
 
     def __len__(self):
         if self._order is None or (self._started and self._finished()):
@@ -64,9 +71,17 @@ class InfoBatchSampler(torch.utils.data.Sampler):
         # A generator: the body runs at the first next(), so iterators that a
         # DataLoader creates and drops unused plan nothing.
         if self._order is None or self._started:
+            self._warn_if_tail_dropped()
             self._plan(self._epoch + 1)
         self._started = True
         yield from self._order.tolist()
+
+    def _warn_if_tail_dropped(self):
+        left = 0 if self._order is None else len(self._order) - self._consumed
+        if self._started and not self._drop_last and self._batch is not None and 0 < left < self._batch:
+            warnings.warn(f"InfoBatch: the last {left} samples of epoch {self._epoch} were never updated, "
+                          f"as a DataLoader with drop_last=True does; pass drop_last=True to InfoBatch "
+                          f"too, so that len(loader) is right before each epoch", stacklevel=3)
 
     @property
     def epoch(self):
@@ -123,11 +138,13 @@ class InfoBatch(torch.utils.data.Dataset):
     old; 1 keeps the last loss), `seed` (InfoBatch's own random stream; the
     global numpy / torch generators are never touched). `rank` and
     `world_size` default to torch.distributed's when it is initialized: each
-    rank then gets an equal, disjoint shard of the same plan.
+    rank then gets an equal, disjoint shard of the same plan. `drop_last`:
+    pass the DataLoader's, so that an epoch whose short last batch the loader
+    drops counts as finished and len(loader) is right before the next one.
     """
 
     def __init__(self, dataset, num_epochs, prune_ratio=0.5, delta=0.875, *, warmup_epochs=0,
-                 score_momentum=1.0, seed=0, rank=None, world_size=None):
+                 score_momentum=1.0, seed=0, rank=None, world_size=None, drop_last=False):
         self.dataset = dataset
         try:
             n = len(dataset)
@@ -140,7 +157,7 @@ class InfoBatch(torch.utils.data.Dataset):
                                          warmup_epochs=int(warmup_epochs),
                                          score_momentum=float(score_momentum), seed=int(seed),
                                          rank=self.rank, world_size=self.world_size)
-        self.sampler = InfoBatchSampler(self._core)
+        self.sampler = InfoBatchSampler(self._core, bool(drop_last))
 
     def __len__(self):
         return len(self.dataset)

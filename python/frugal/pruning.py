@@ -27,8 +27,9 @@ _LAYERS = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
 
 class Pruner:
     """Prunes the Linear and Conv weights of `model` chosen by `include` /
-    `dense` (regular expressions over module or parameter names; the last
-    Linear, the output head, stays dense unless keep_head_dense=False).
+    `dense` (regular expressions over module or parameter names; with
+    keep_head_dense=True the last Linear, the output head, stays dense; the
+    default prunes it too, as the C++ core does).
 
     method: "magnitude", "movement", "soft_movement" or "l0". The share of
     weights remaining follows the cubic schedule from `initial_remaining` to
@@ -40,7 +41,7 @@ class Pruner:
     def __init__(self, model, method="movement", *, total_steps, final_remaining=0.1, initial_remaining=1.0,
                  warmup=0.1, cooldown=0.2, selection="local", one_shot=False, score_lr=1e-2, score_init=None,
                  initial_threshold=0.0, final_threshold=0.1, lambda_=None, regularizer_norm="per_tensor",
-                 include=(), dense=(), keep_head_dense=True, seed=0):
+                 include=(), dense=(), keep_head_dense=False, seed=0):
         if not isinstance(model, torch.nn.Module):
             raise ValueError(f"Pruner needs a torch.nn.Module, got {type(model).__name__}")
         names, weights, modules = [], [], {}

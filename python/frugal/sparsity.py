@@ -40,13 +40,14 @@ class DynamicSparsity:
     f_t = drop_fraction/2 (1 + cos(pi t / t_end)) ("cosine" schedule; also
     "linear", "constant") of its active weights with the smallest |W| and
     grows as many. `include` / `dense_layers`: regular expressions over the
-    layer (module) or parameter names. `seed`: the mask generator's seed
+    layer (module) or parameter names; `keep_head_dense`: keep the last
+    Linear (the output head) dense (default False, as in the C++ core). `seed`: the mask generator's seed
     (the same on every process of a distributed run).
     """
 
     def __init__(self, model, optimizer, density, distribution="erk", method="rigl", drop_fraction=0.3,
                  update_interval=100, t_end=0.75, total_steps=None, *, schedule="cosine", momentum=0.9,
-                 seed=0, include=(), dense_layers=()):
+                 seed=0, include=(), dense_layers=(), keep_head_dense=False):
         if not isinstance(model, torch.nn.Module):
             raise ValueError(f"DynamicSparsity needs a torch.nn.Module, got {type(model).__name__}")
         if total_steps is None:
@@ -70,7 +71,7 @@ class DynamicSparsity:
             names, weights, float(density), distribution=distribution, method=self.method,
             drop_fraction=float(drop_fraction), schedule=schedule, update_interval=int(update_interval),
             t_end=self.t_end, momentum=float(momentum), seed=int(seed), total_steps=self.total_steps,
-            include=list(include), dense_layers=list(dense_layers))
+            include=list(include), dense_layers=list(dense_layers), keep_head_dense=bool(keep_head_dense))
         params = dict(model.named_parameters())
         self.names = list(self._core.names)
         self.weights = [params[n] for n in self.names]

@@ -106,7 +106,7 @@ The C++ pruner over a model's Linear / Conv weights (`names`: module names,
            py::arg("score_lr") = 1e-2, py::arg("score_init") = py::none(), py::arg("initial_threshold") = 0.0,
            py::arg("final_threshold") = 0.1, py::arg("lambda_") = py::none(),
            py::arg("regularizer_norm") = "per_tensor", py::arg("include") = std::vector<std::string>{},
-           py::arg("dense") = std::vector<std::string>{}, py::arg("keep_head_dense") = true, py::arg("seed") = 0)
+           py::arg("dense") = std::vector<std::string>{}, py::arg("keep_head_dense") = false, py::arg("seed") = 0)
       .def("before_forward",
            [](PyPruner& p, bool training, int64_t step) {
              p.pruner().before_forward(training, p.info(step));

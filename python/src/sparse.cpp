@@ -79,7 +79,8 @@ frugal.DynamicSparsity drives it (gradient hooks, optimizer state).)doc")
                        double density, const std::string& distribution, const std::string& method,
                        double drop_fraction, const std::string& schedule, int64_t update_interval,
                        double t_end, double momentum, uint64_t seed, int64_t total_steps,
-                       const std::vector<std::string>& include, const std::vector<std::string>& dense_layers) {
+                       const std::vector<std::string>& include, const std::vector<std::string>& dense_layers,
+                       bool keep_head_dense) {
              return value_errors([&] {
                auto options = DynamicSparsityOptions(density)
                                   .distribution(sparse::parse_distribution(distribution))
@@ -92,6 +93,7 @@ frugal.DynamicSparsity drives it (gradient hooks, optimizer state).)doc")
                                   .seed(seed)
                                   .include(include)
                                   .dense_layers(dense_layers)
+                                  .keep_head_dense(keep_head_dense)
                                   .kernel(kernels::KernelChoice::kDense);
                return std::make_unique<S>(names, weights, options, total_steps);
              });
@@ -100,7 +102,7 @@ frugal.DynamicSparsity drives it (gradient hooks, optimizer state).)doc")
            py::arg("method") = "gradient", py::arg("drop_fraction") = 0.3, py::arg("schedule") = "cosine",
            py::arg("update_interval") = 100, py::arg("t_end") = 0.75, py::arg("momentum") = 0.9,
            py::arg("seed") = 0, py::arg("total_steps") = 1, py::arg("include") = std::vector<std::string>{},
-           py::arg("dense_layers") = std::vector<std::string>{})
+           py::arg("dense_layers") = std::vector<std::string>{}, py::arg("keep_head_dense") = false)
       .def("before_forward",
            [](S& s, bool training, int64_t step, double progress) {
              s.hook().before_forward(training, s.info(step, progress));

@@ -105,6 +105,30 @@ def test_len_is_the_planned_epochs_and_mid_epoch_len_does_not_replan():
         assert ds.sampler.epoch == epoch
 
 
+def test_drop_last_loader_has_the_next_epochs_len_before_it():
+    ds = frugal.InfoBatch(make_data(), 4, 0.5, 0.875, drop_last=True)
+    loader = DataLoader(ds, BATCH, sampler=ds.sampler, drop_last=True)
+    for epoch in range(3):
+        n = len(loader)
+        batches = 0
+        for x, y in loader:
+            ds.update((x[:, 1] - y) ** 2)
+            batches += 1
+        assert batches == n, f"epoch {epoch}: len(loader) was {n} before an epoch of {batches} batches"
+        assert ds.sampler.epoch == epoch
+    # Epoch 1 pruned (N = 60 is not a multiple of 8 in every epoch), so the check saw new plans.
+    assert len(ds.sampler.order) < N
+
+
+def test_a_dropped_tail_without_drop_last_is_named_in_a_warning():
+    ds = frugal.InfoBatch(make_data(), 4, 0.5, 0.875)
+    loader = DataLoader(ds, BATCH, sampler=ds.sampler, drop_last=True)
+    for x, y in loader:
+        ds.update((x[:, 1] - y) ** 2)
+    with pytest.warns(UserWarning, match="drop_last=True"):
+        next(iter(loader))
+
+
 def test_own_random_stream_leaves_global_generators_alone():
     np.random.seed(1)
     torch.manual_seed(1)

@@ -39,7 +39,7 @@ def test_top_v_methods_follow_the_cubic_schedule_to_exact_counts(method):
     m = model()
     keys = list(m.state_dict())
     T = 30
-    pruner = frugal.Pruner(m, method, total_steps=T, final_remaining=0.2)
+    pruner = frugal.Pruner(m, method, total_steps=T, final_remaining=0.2, keep_head_dense=True)
     assert pruner.names == ["0.weight", "2.weight"]  # the head stays dense
     for step in range(T + 1):
         assert pruner._core.target_remaining(step) == pytest.approx(cubic(step, T, 1.0, 0.2, 0.1, 0.2))
@@ -52,6 +52,12 @@ def test_top_v_methods_follow_the_cubic_schedule_to_exact_counts(method):
     assert report["layers"]["2.weight"] == (round(0.2 * 400), 400)
     assert list(m.state_dict()) == keys  # the model's own parameters are unchanged in name
     assert all(isinstance(p, torch.nn.Parameter) for p in m.parameters())
+
+
+def test_the_head_is_pruned_unless_kept_dense_as_in_the_cpp_core():
+    assert frugal.Pruner(model(), "magnitude", total_steps=10).names == ["0.weight", "2.weight", "4.weight"]
+    kept = frugal.Pruner(model(), "magnitude", total_steps=10, keep_head_dense=True)
+    assert kept.names == ["0.weight", "2.weight"]
 
 
 @pytest.mark.parametrize("method", ["magnitude", "movement", "soft_movement", "l0"])
@@ -67,16 +73,16 @@ def test_bake_gives_an_ordinary_model_with_the_masked_outputs(method):
     assert "weight" not in m[0].__dict__ and isinstance(m[0].weight, torch.nn.Parameter)
     with torch.no_grad():
         torch.testing.assert_close(m(x), masked)
-    assert report["kept"] == int((m[0].weight != 0).sum() + (m[2].weight != 0).sum())
+    assert report["kept"] == int(sum((m[i].weight != 0).sum() for i in (0, 2, 4)))
     if method in ("magnitude", "movement"):
-        assert report["kept"] == round(0.3 * 200) + round(0.3 * 400)
+        assert report["kept"] == round(0.3 * 200) + round(0.3 * 400) + round(0.3 * 60)
 
 
 def test_movement_scores_learn_and_regularizer_reaches_them():
     m = model()
     pruner = frugal.Pruner(m, "soft_movement", total_steps=10)
     scores = pruner.score_parameters()
-    assert len(scores) == 2 and all(s.requires_grad for s in scores)
+    assert len(scores) == 3 and all(s.requires_grad for s in scores)
     before = [s.detach().clone() for s in scores]
     train(m, pruner, 3)
     assert any(not torch.equal(a, s.detach()) for a, s in zip(before, scores))

@@ -113,6 +113,14 @@ def test_dense_layers_and_include_patterns_select_layers():
     assert torch.all(model[4].weight != 0)
 
 
+def test_the_head_is_sparse_unless_kept_dense_as_in_the_cpp_core():
+    assert frugal.DynamicSparsity(mlp(), None, 0.5, total_steps=10).names == ["0.weight", "2.weight", "4.weight"]
+    model = mlp()
+    sparsity = frugal.DynamicSparsity(model, None, 0.5, total_steps=10, keep_head_dense=True)
+    assert sparsity.names == ["0.weight", "2.weight"]
+    assert torch.all(model[4].weight != 0)
+
+
 def test_mask_choice_leaves_the_global_generator_alone():
     model = mlp()
     state = torch.get_rng_state()
