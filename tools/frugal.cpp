@@ -2,9 +2,9 @@
 
 #include "frugal/dist/data_parallel.h"
 #include "frugal/dist/launcher.h"
-#include "frugal/recipe/export_run.h"
+#include "frugal/app/export_run.h"
 #include "frugal/recipe/recipe.h"
-#include "frugal/recipe/run.h"
+#include "frugal/app/run.h"
 #include "frugal/train/report.h"
 
 #include <CLI/CLI.hpp>
@@ -43,7 +43,7 @@ std::vector<std::string> worker_args(int argc, char** argv) {
 
 int train_command(const std::string& recipe_path, const std::vector<std::string>& overrides,
                   const std::string& resume_dir, const Ranks& ranks) {
-  frugal::recipe::RunOptions options;
+  frugal::app::RunOptions options;
   frugal::recipe::Recipe recipe;
   if (!resume_dir.empty()) {
     // The resolved config saved in the run directory reproduces the run exactly.
@@ -66,9 +66,9 @@ int train_command(const std::string& recipe_path, const std::vector<std::string>
   }
   const bool writer = ranks.rank <= 0;
   if (writer)
-    std::cerr << "# resolved recipe (" << frugal::recipe::run_directory(recipe) << ")\n"
+    std::cerr << "# resolved recipe (" << frugal::app::run_directory(recipe) << ")\n"
               << recipe.to_toml() << "\n\n";
-  auto summary = frugal::recipe::run_recipe(recipe, options);
+  auto summary = frugal::app::run_recipe(recipe, options);
   if (writer) std::cout << summary.dump(2) << std::endl;
   return 0;
 }
@@ -85,8 +85,8 @@ int report_command(const std::vector<std::string>& dirs, std::string out_dir, bo
   return 0;
 }
 
-int export_command(const std::string& run_dir, const frugal::recipe::ExportOptions& options) {
-  auto result = frugal::recipe::export_run(run_dir, options);
+int export_command(const std::string& run_dir, const frugal::app::ExportOptions& options) {
+  auto result = frugal::app::export_run(run_dir, options);
   std::cout << result.remaining.table() << "\nmodel: " << result.model_path
             << "\nCSR weights: " << result.csr_path
             << "\nlargest output difference, masked vs exported: " << result.max_output_difference
@@ -97,7 +97,7 @@ int export_command(const std::string& run_dir, const frugal::recipe::ExportOptio
 }
 
 int infer_command(const std::string& run_dir, int64_t batch) {
-  auto r = frugal::recipe::infer_run(run_dir, batch);
+  auto r = frugal::app::infer_run(run_dir, batch);
   std::cout << r.layer_table << "\ntest samples: " << r.samples << "\nsparse model accuracy: " << r.sparse_accuracy
             << "\ndense model accuracy: " << r.dense_accuracy << "\nsame prediction: " << r.agreement
             << "\nlargest output difference: " << r.max_output_difference << std::endl;
@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
 
   auto* bench_infer = app.add_subcommand("bench-infer", "time the exported dense and sparse models, forward only");
   std::string bench_dir;
-  frugal::recipe::BenchInferOptions bench_options;
+  frugal::app::BenchInferOptions bench_options;
   bench_infer->add_option("run", bench_dir, "run directory (exported with frugal export)")->required()->check(CLI::ExistingDirectory);
   bench_infer->add_option("--batch", bench_options.batches, "batch sizes (default 1 32 256)")->check(CLI::PositiveNumber);
   bench_infer->add_option("--threads", bench_options.threads, "threads (default 1; 0 = leave LibTorch's default)")
@@ -198,7 +198,7 @@ int main(int argc, char** argv) {
     }
     if (*report) return report_command(run_dirs, report_out, !no_plots);
     if (*export_cmd) {
-      frugal::recipe::ExportOptions options;
+      frugal::app::ExportOptions options;
       options.out_dir = export_out;
       options.kernel = frugal::kernels::parse_kernel_choice(export_kernel);
       options.batch = export_batch;
@@ -206,8 +206,8 @@ int main(int argc, char** argv) {
     }
     if (*infer) return infer_command(infer_dir, infer_batch);
     if (*bench_infer) {
-      const auto rows = frugal::recipe::bench_infer_run(bench_dir, bench_options);
-      std::cout << frugal::recipe::bench_infer_table(rows);
+      const auto rows = frugal::app::bench_infer_run(bench_dir, bench_options);
+      std::cout << frugal::app::bench_infer_table(rows);
       return 0;
     }
   } catch (const c10::Error& e) {

@@ -1,4 +1,4 @@
-#include "frugal/recipe/run.h"
+#include "frugal/app/run.h"
 
 #include "frugal/core/checked_file.h"
 #include "frugal/data/infobatch.h"
@@ -15,7 +15,7 @@
 #include <fstream>
 #include <iostream>
 
-namespace frugal::recipe {
+namespace frugal::app {
 
 namespace fs = std::filesystem;
 
@@ -28,7 +28,7 @@ data::TensorDataset first(const data::TensorDataset& d, int64_t limit) {
 
 }  // namespace
 
-data::Splits load_data(const DataSection& section) {
+data::Splits load_data(const recipe::DataSection& section) {
   data::Splits splits;
   if (section.name == "fashion-mnist") {
     const std::string dir = section.path.empty() ? data::kFashionMnistDir : section.path;
@@ -94,7 +94,7 @@ void load_model_weights(torch::nn::Module& model, const std::string& path,
   for (auto& b : model.named_buffers()) load_into(b.key(), b.value(), true);
 }
 
-std::shared_ptr<train::Classifier> build_model(const Recipe& recipe,
+std::shared_ptr<train::Classifier> build_model(const recipe::Recipe& recipe,
                                                const std::vector<int64_t>& sample_shape,
                                                int64_t num_classes) {
   torch::manual_seed(recipe.run.seed);
@@ -114,11 +114,11 @@ std::shared_ptr<train::Classifier> build_model(const Recipe& recipe,
   return model;
 }
 
-std::string run_directory(const Recipe& recipe) {
+std::string run_directory(const recipe::Recipe& recipe) {
   return (fs::path(recipe.run.out_dir) / recipe.run.name).string();
 }
 
-nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options) {
+nlohmann::json run_recipe(const recipe::Recipe& recipe, const RunOptions& options) {
   const std::string dir = run_directory(recipe);
   const std::string checkpoint = (fs::path(dir) / "checkpoint.pt").string();
   if (options.resume) {
@@ -218,4 +218,4 @@ nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options) {
   return summary;
 }
 
-}  // namespace frugal::recipe
+}  // namespace frugal::app

@@ -1,4 +1,4 @@
-#include "frugal/recipe/sparse_model.h"
+#include "frugal/app/sparse_model.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -9,8 +9,8 @@ namespace {
 
 namespace fs = std::filesystem;
 using frugal::kernels::KernelChoice;
-using frugal::recipe::SparseInference;
-using frugal::recipe::SparseInferenceOptions;
+using frugal::app::SparseInference;
+using frugal::app::SparseInferenceOptions;
 
 /// Zeroes all but `density` of every weight matrix of `model` (a baked pruned
 /// model), with row 0 of the first layer empty and the last layer left dense.
@@ -104,10 +104,10 @@ TEST(SparseInference, SaveAndLoadGiveTheSameOutputs) {
   prune_like_export(*model, 0.25);
   SparseInference sparse(model, SparseInferenceOptions().kernel(KernelChoice::kSparse).layers({"body.0", "body.2"}));
   const auto path = (fs::temp_directory_path() / "frugal_sparse_model_test.pt").string();
-  frugal::recipe::save_sparse_model(*sparse, path);
+  frugal::app::save_sparse_model(*sparse, path);
 
   torch::manual_seed(99);  // a fresh architecture with other weights
-  auto loaded = frugal::recipe::load_sparse_model(path, mlp());
+  auto loaded = frugal::app::load_sparse_model(path, mlp());
   EXPECT_EQ(loaded->layout(), sparse->layout());
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(loaded->layer_info()[i].sparse, sparse->layer_info()[i].sparse);
@@ -118,10 +118,10 @@ TEST(SparseInference, SaveAndLoadGiveTheSameOutputs) {
   EXPECT_TRUE(torch::allclose(loaded->forward(x), sparse->forward(x), 1e-6, 1e-6));
 
   // Another architecture does not load silently.
-  EXPECT_THROW(frugal::recipe::load_sparse_model(path, mlp(20, {16, 13})), c10::Error);
-  EXPECT_THROW(frugal::recipe::load_sparse_model(path, mlp(20, {16})), c10::Error);
+  EXPECT_THROW(frugal::app::load_sparse_model(path, mlp(20, {16, 13})), c10::Error);
+  EXPECT_THROW(frugal::app::load_sparse_model(path, mlp(20, {16})), c10::Error);
   fs::remove(path);
-  EXPECT_THROW(frugal::recipe::load_sparse_model(path, mlp()), c10::Error);
+  EXPECT_THROW(frugal::app::load_sparse_model(path, mlp()), c10::Error);
 }
 
 }  // namespace

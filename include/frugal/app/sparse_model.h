@@ -28,7 +28,7 @@
 #include <string>
 #include <vector>
 
-namespace frugal::recipe {
+namespace frugal::app {
 
 struct SparseInferenceOptions {
   /// Which layers may become sparse: kAuto = those whose density is below the
@@ -118,4 +118,4 @@ void save_sparse_model(SparseInferenceImpl& model, const std::string& path);
 /// an archive or does not fit the architecture.
 SparseInference load_sparse_model(const std::string& path, const std::shared_ptr<train::Classifier>& architecture);
 
-}  // namespace frugal::recipe
+}  // namespace frugal::app

@@ -1,10 +1,10 @@
-#include "frugal/recipe/export_run.h"
+#include "frugal/app/export_run.h"
 
 #include "frugal/core/checked_file.h"
 #include "frugal/prune/export.h"
 #include "frugal/recipe/recipe.h"
-#include "frugal/recipe/run.h"
-#include "frugal/recipe/sparse_model.h"
+#include "frugal/app/run.h"
+#include "frugal/app/sparse_model.h"
 #include "frugal/sparse/mask.h"
 #include "frugal/train/trainer.h"
 
@@ -17,7 +17,7 @@
 #include <limits>
 #include <sstream>
 
-namespace frugal::recipe {
+namespace frugal::app {
 
 namespace fs = std::filesystem;
 
@@ -28,14 +28,14 @@ ExportResult export_run(const std::string& run_dir, const ExportOptions& options
   TORCH_CHECK(fs::exists(config), "export: ", run_dir, " has no config.toml (not a run directory)");
   TORCH_CHECK(fs::exists(model_file), "export: ", run_dir,
               " has no model.pt (the run did not finish; resume it first)");
-  Recipe recipe = load_recipe(config.string());
+  auto recipe = frugal::recipe::load_recipe(config.string());
   TORCH_CHECK(recipe.prune.enabled || recipe.sparse.enabled, "export: run ", run_dir,
               " used neither [prune] nor [sparse]: there are no masks to bake");
   if (out_dir.empty()) out_dir = (fs::path(run_dir) / "export").string();
   fs::create_directories(out_dir);
 
   // The architecture needs only the input shape and class count, kept in the run's model.
-  DataSection data = recipe.data;
+  recipe::DataSection data = recipe.data;
   data.limit = 256;
   data.test_limit = 1;
   data::Splits splits = load_data(data);
@@ -120,7 +120,7 @@ Exported load_exported(const std::string& run_dir) {
   TORCH_CHECK(fs::exists(config), "infer: ", run_dir, " has no config.toml (not a run directory)");
   for (const auto& f : {dense_file, sparse_file})
     TORCH_CHECK(fs::exists(f), "infer: ", f.string(), " does not exist (run `frugal export ", run_dir, "` first)");
-  Recipe recipe = load_recipe(config.string());
+  auto recipe = frugal::recipe::load_recipe(config.string());
   // The full data as the run loaded it: standardization uses the train split's statistics.
   data::Splits splits = load_data(recipe.data);
   TORCH_CHECK(splits.test.size() > 0, "infer: the data of run ", run_dir, " has no test split");
@@ -217,4 +217,4 @@ std::string bench_infer_table(const std::vector<BenchInferRow>& rows) {
   return out.str();
 }
 
-}  // namespace frugal::recipe
+}  // namespace frugal::app

@@ -14,14 +14,14 @@ namespace frugal::dist {
 class DataParallel;
 }
 
-namespace frugal::recipe {
+namespace frugal::app {
 
 /// Loads, filters, limits and standardizes the data the recipe names.
-data::Splits load_data(const DataSection& section);
+data::Splits load_data(const recipe::DataSection& section);
 
 /// Builds the recipe's model for inputs shaped like `sample_shape` with
 /// `num_classes` outputs, seeded with the run seed, and loads [model] init.
-std::shared_ptr<train::Classifier> build_model(const Recipe& recipe,
+std::shared_ptr<train::Classifier> build_model(const recipe::Recipe& recipe,
                                                const std::vector<int64_t>& sample_shape,
                                                int64_t num_classes);
 
@@ -31,7 +31,7 @@ void load_model_weights(torch::nn::Module& model, const std::string& path,
                         const std::string& skip_prefix = "");
 
 /// out_dir/name.
-std::string run_directory(const Recipe& recipe);
+std::string run_directory(const recipe::Recipe& recipe);
 
 struct RunOptions {
   /// Continue the run in run_directory(recipe) from its checkpoint.pt.
@@ -43,6 +43,6 @@ struct RunOptions {
 
 /// Trains what the recipe describes, writes the run directory (config.toml,
 /// metrics.jsonl, checkpoint.pt, model.pt, summary.json) and returns the summary.
-nlohmann::json run_recipe(const Recipe& recipe, const RunOptions& options = {});
+nlohmann::json run_recipe(const recipe::Recipe& recipe, const RunOptions& options = {});
 
-}  // namespace frugal::recipe
+}  // namespace frugal::app

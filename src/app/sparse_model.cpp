@@ -1,4 +1,4 @@
-#include "frugal/recipe/sparse_model.h"
+#include "frugal/app/sparse_model.h"
 
 #include "frugal/core/checked_file.h"
 
@@ -9,7 +9,7 @@
 #include <map>
 #include <sstream>
 
-namespace frugal::recipe {
+namespace frugal::app {
 
 namespace nn = torch::nn;
 
@@ -245,4 +245,4 @@ SparseInference load_sparse_model(const std::string& path, const std::shared_ptr
   return model;
 }
 
-}  // namespace frugal::recipe
+}  // namespace frugal::app

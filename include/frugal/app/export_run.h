@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace frugal::recipe {
+namespace frugal::app {
 
 struct ExportResult {
   /// The baked model: a model.pt whose "model" entry loads into the plain architecture.
@@ -97,4 +97,4 @@ std::vector<BenchInferRow> bench_infer_run(const std::string& run_dir, const Ben
 /// The rows as a Markdown table (batch, threads, dense ms, sparse ms, speed-up).
 std::string bench_infer_table(const std::vector<BenchInferRow>& rows);
 
-}  // namespace frugal::recipe
+}  // namespace frugal::app
