@@ -2,6 +2,9 @@
 
 import argparse
 import json
+import math
+import os
+import sys
 import time
 
 import torch
@@ -9,26 +12,44 @@ from torch.utils.data import DataLoader, TensorDataset
 
 import frugal
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vs_pytorch  # noqa: E402  (the same data, model and optimizer as the C++ comparison)
 
-def infobatch_epochs(n, epochs, workers, use_infobatch):
+
+def fmnist_loop(epochs, use_infobatch, workers, limit):
+    """The plain PyTorch loop of bench/vs_pytorch.py (LeNet-300-100, SGD, cosine,
+    batch 128) through a DataLoader, on full data or with the official
+    package's three-line InfoBatch integration (r 0.5, delta 0.875)."""
     torch.manual_seed(0)
-    data = TensorDataset(torch.randn(n, 64), torch.randint(0, 10, (n,)))
-    model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.ReLU(), torch.nn.Linear(256, 10))
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    x, y = vs_pytorch.load("train", limit)
+    tx, ty = vs_pytorch.load("test", 0)
+    mean, std = x.mean(), x.std(unbiased=False)
+    data = TensorDataset((x - mean) / std, y)
+    tx = (tx - mean) / std
+    model = vs_pytorch.model_for("mlp")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     ds = frugal.InfoBatch(data, epochs, 0.5, 0.875) if use_infobatch else data
     loader = DataLoader(ds, 128, sampler=ds.sampler if use_infobatch else None, shuffle=not use_infobatch,
                         num_workers=workers)
     criterion = torch.nn.CrossEntropyLoss(reduction="none")
-    forwarded, start = 0, time.perf_counter()
-    for _ in range(epochs):
-        for x, y in loader:
-            per_sample = criterion(model(x), y)
+    forwarded, train_s, step = 0, 0.0, 0
+    for epoch in range(epochs):
+        start = time.perf_counter()
+        batches = len(loader)
+        for b, (xb, yb) in enumerate(loader):
+            for group in optimizer.param_groups:
+                group["lr"] = 0.05 * 0.5 * (1 + math.cos(math.pi * (epoch + b / batches) / epochs))
+            per_sample = criterion(model(xb), yb)
             loss = ds.update(per_sample) if use_infobatch else per_sample.mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            forwarded += len(x)
-    return {"seconds": time.perf_counter() - start, "forwarded": forwarded}
+            forwarded += len(xb)
+        train_s += time.perf_counter() - start
+    with torch.no_grad():
+        correct = sum((model(tx[i:i + 1000]).argmax(1) == ty[i:i + 1000]).sum().item()
+                      for i in range(0, tx.shape[0], 1000))
+    return {"train_s": train_s, "forwarded": forwarded, "test_acc": correct / tx.shape[0]}
 
 
 def dst_step(steps, use_dst):
@@ -67,20 +88,73 @@ def sparse_linear(density, batch, reps):
     return out
 
 
+def rigl_epoch(sparse_layers, limit):
+    """One epoch of the same loop at 95% sparsity (ERK masks chosen by
+    frugal.DynamicSparsity): on masked nn.Linear with RigL's updates
+    (sparsity.step() after each optimizer step), or on frugal.SparseLinear
+    layers holding the same masks, which keep their pattern (RigL's few
+    update steps are not part of that side)."""
+    torch.manual_seed(0)
+    x, y = vs_pytorch.load("train", limit)
+    x = (x - x.mean()) / x.std(unbiased=False)
+    model = vs_pytorch.model_for("mlp")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    batches = (x.shape[0] + 127) // 128
+    sparsity = frugal.DynamicSparsity(model, optimizer, 0.05, method="rigl", update_interval=100,
+                                      total_steps=batches)
+    if sparse_layers:
+        masks = dict(zip(sparsity.names, sparsity.masks))
+        for i, layer in enumerate(model):
+            if isinstance(layer, torch.nn.Linear):
+                model[i] = frugal.SparseLinear.from_dense(layer, masks[f"{i}.weight"])
+        sparsity = None
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    order = torch.randperm(x.shape[0])
+    start = time.perf_counter()
+    for b in range(batches):
+        idx = order[b * 128:(b + 1) * 128]
+        loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if sparsity:
+            sparsity.step()
+    return {"train_s": time.perf_counter() - start, "layers": "SparseLinear" if sparse_layers else "masked Linear"}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", default=None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=0)
     args = parser.parse_args()
-    n, epochs, steps, reps = (4096, 4, 100, 10) if args.quick else (50000, 8, 1000, 50)
+    epochs, limit, steps, reps = (2, 4096, 100, 10) if args.quick else (15, 0, 1000, 50)
     results = {"torch_threads": torch.get_num_threads(), "infobatch": [], "dst": {}, "sparse_linear": []}
-    print("| loop | workers | forwarded | seconds |\n|---|---|---|---|")
-    for workers in (0, 2):
+    # Full data and InfoBatch alternated, ROUNDS times: the ratio is what counts.
+    for round_ in range(args.rounds):
         for use in (False, True):
-            r = infobatch_epochs(n, epochs, workers, use)
-            r.update(workers=workers, infobatch=use)
+            r = fmnist_loop(epochs, use, args.workers, limit)
+            r.update(round=round_ + 1, infobatch=use, workers=args.workers, epochs=epochs)
             results["infobatch"].append(r)
-            print(f"| {'InfoBatch' if use else 'full'} | {workers} | {r['forwarded']} | {r['seconds']:.2f} |")
+    print("| loop | round | forwarded | train s | test acc |\n|---|---|---|---|---|")
+    for r in results["infobatch"]:
+        print(f"| {'InfoBatch' if r['infobatch'] else 'full'} | {r['round']} | {r['forwarded']} | "
+              f"{r['train_s']:.1f} | {100 * r['test_acc']:.2f} |")
+    for round_ in range(args.rounds):
+        full, ib = [r for r in results["infobatch"] if r["round"] == round_ + 1]
+        print(f"round {round_ + 1}: samples saved {100 * (1 - ib['forwarded'] / full['forwarded']):.1f}%, "
+              f"wall saved {100 * (1 - ib['train_s'] / full['train_s']):.1f}%, "
+              f"accuracy {100 * (ib['test_acc'] - full['test_acc']):+.2f} points")
+    results["rigl_epoch"] = []
+    for round_ in range(args.rounds):
+        for sparse_layers in (False, True):
+            r = rigl_epoch(sparse_layers, limit)
+            r["round"] = round_ + 1
+            results["rigl_epoch"].append(r)
+    print("\n| one epoch at 95% sparsity | round | train s |\n|---|---|---|")
+    for r in results["rigl_epoch"]:
+        print(f"| {r['layers']} | {r['round']} | {r['train_s']:.2f} |")
     for use in (False, True):
         results["dst"]["rigl" if use else "dense"] = dst_step(steps, use)
     print(f"\nDST step: dense {results['dst']['dense']['ms_per_step']:.2f} ms, "
