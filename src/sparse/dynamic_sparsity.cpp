@@ -1,18 +1,12 @@
 #include "frugal/sparse/dynamic_sparsity.h"
 
-#include <c10/util/string_utils.h>
-#include <torch/optim/adagrad.h>
-#include <torch/optim/adam.h>
-#include <torch/optim/adamw.h>
-#include <torch/optim/rmsprop.h>
-#include <torch/optim/sgd.h>
+#include "compact_layers.h"
+#include "selection.h"
+
 #include <torch/torch.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <limits>
-#include <numeric>
 
 namespace frugal::sparse {
 
@@ -37,189 +31,6 @@ std::string to_string(SparseMethod method) {
   TORCH_CHECK(false, "invalid SparseMethod value ", static_cast<int>(method));
 }
 
-DropSchedule parse_drop_schedule(const std::string& name) {
-  if (name == "cosine") return DropSchedule::kCosine;
-  if (name == "linear") return DropSchedule::kLinear;
-  if (name == "constant") return DropSchedule::kConstant;
-  TORCH_CHECK(false, "unknown drop fraction schedule '", name,
-              "' (expected cosine, linear or constant)");
-}
-
-std::string to_string(DropSchedule schedule) {
-  switch (schedule) {
-    case DropSchedule::kCosine: return "cosine";
-    case DropSchedule::kLinear: return "linear";
-    case DropSchedule::kConstant: return "constant";
-  }
-  TORCH_CHECK(false, "invalid DropSchedule value ", static_cast<int>(schedule));
-}
-
-double drop_fraction_at(double alpha, DropSchedule schedule, double progress, double t_end) {
-  if (progress >= t_end) return 0.0;
-  const double t = std::max(progress, 0.0) / t_end;
-  switch (schedule) {
-    case DropSchedule::kCosine: return alpha / 2.0 * (1.0 + std::cos(M_PI * t));
-    case DropSchedule::kLinear: return alpha * (1.0 - t);
-    case DropSchedule::kConstant: return alpha;
-  }
-  TORCH_CHECK(false, "invalid DropSchedule value ", static_cast<int>(schedule));
-}
-
-std::vector<int64_t> redistribute_growth(int64_t budget, const std::vector<double>& shares,
-                                         const std::vector<int64_t>& capacity) {
-  const size_t n = shares.size();
-  TORCH_CHECK(capacity.size() == n, "got ", n, " shares but ", capacity.size(), " capacities");
-  TORCH_CHECK(budget >= 0, "growth budget must be >= 0, got ", budget);
-  int64_t room = 0;
-  for (size_t i = 0; i < n; ++i) {
-    TORCH_CHECK(shares[i] >= 0 && std::isfinite(shares[i]),
-                "growth shares must be finite and >= 0, got ", shares[i]);
-    TORCH_CHECK(capacity[i] >= 0, "layer capacity must be >= 0, got ", capacity[i]);
-    room += capacity[i];
-  }
-  TORCH_CHECK(room >= budget, "cannot grow ", budget, " weights into ", room, " free positions");
-
-  // Water-filling: split what is left over the layers not yet full; a layer
-  // that would overflow is filled, and the split is done again without it.
-  std::vector<double> amount(n, 0.0);
-  std::vector<bool> full(n, false);
-  for (size_t i = 0; i < n; ++i) full[i] = capacity[i] == 0;
-  for (;;) {
-    double left = static_cast<double>(budget);
-    double weight_sum = 0, capacity_sum = 0;
-    for (size_t i = 0; i < n; ++i) {
-      if (full[i]) {
-        left -= static_cast<double>(capacity[i]);
-      } else {
-        weight_sum += shares[i];
-        capacity_sum += static_cast<double>(capacity[i]);
-      }
-    }
-    if (capacity_sum == 0) break;
-    const bool by_capacity = weight_sum == 0;
-    bool overflow = false;
-    for (size_t i = 0; i < n; ++i) {
-      if (full[i]) continue;
-      const double w = by_capacity ? static_cast<double>(capacity[i]) / capacity_sum
-                                   : shares[i] / weight_sum;
-      amount[i] = std::max(0.0, left) * w;
-      if (amount[i] > static_cast<double>(capacity[i])) {
-        full[i] = true;
-        overflow = true;
-      }
-    }
-    if (!overflow) break;
-  }
-  for (size_t i = 0; i < n; ++i)
-    if (full[i]) amount[i] = static_cast<double>(capacity[i]);
-
-  std::vector<int64_t> counts(n);
-  int64_t assigned = 0;
-  for (size_t i = 0; i < n; ++i) {
-    counts[i] = std::min(capacity[i], static_cast<int64_t>(std::floor(amount[i])));
-    assigned += counts[i];
-  }
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return amount[a] - std::floor(amount[a]) > amount[b] - std::floor(amount[b]);
-  });
-  int64_t missing = budget - assigned;
-  TORCH_CHECK(missing >= 0, "internal error: growth overshoots by ", -missing);
-  while (missing > 0) {
-    const int64_t before = missing;
-    for (size_t i : order) {
-      if (missing == 0) break;
-      if (counts[i] < capacity[i]) {
-        ++counts[i];
-        --missing;
-      }
-    }
-    TORCH_CHECK(missing < before, "internal error: no room left for ", missing, " weights");
-  }
-  return counts;
-}
-
-namespace {
-
-/// Zeroes `t` (any layout) at flat positions `positions`, or sets them to `value`.
-void fill_at(torch::Tensor& t, const torch::Tensor& positions, double value = 0.0) {
-  if (!t.defined() || positions.numel() == 0) return;
-  if (t.is_contiguous()) {
-    t.view(-1).index_fill_(0, positions, value);
-  } else {
-    auto flat = t.contiguous().view(-1);
-    flat.index_fill_(0, positions, value);
-    t.copy_(flat.view(t.sizes()));
-  }
-}
-
-double initial_accumulator(torch::optim::Optimizer& optimizer, const torch::Tensor& param) {
-  for (auto& group : optimizer.param_groups())
-    for (auto& p : group.params())
-      if (p.unsafeGetTensorImpl() == param.unsafeGetTensorImpl())
-        return static_cast<torch::optim::AdagradOptions&>(group.options())
-            .initial_accumulator_value();
-  return 0.0;
-}
-
-}  // namespace
-
-namespace {
-
-/// Calls fn(state tensor, its initial value) for each per-entry state tensor
-/// the optimizer holds for `param`; nothing when it holds none yet.
-template <typename Fn>
-void for_each_state_tensor(torch::optim::Optimizer& optimizer, const torch::Tensor& param, Fn&& fn) {
-  auto it = optimizer.state().find(c10::guts::to_string(param.unsafeGetTensorImpl()));
-  if (it == optimizer.state().end()) return;
-  torch::NoGradGuard no_grad;
-  auto& state = *it->second;
-  if (auto* s = dynamic_cast<torch::optim::SGDParamState*>(&state)) {
-    fn(s->momentum_buffer(), 0.0);
-  } else if (auto* s = dynamic_cast<torch::optim::AdamParamState*>(&state)) {
-    fn(s->exp_avg(), 0.0);
-    fn(s->exp_avg_sq(), 0.0);
-    fn(s->max_exp_avg_sq(), 0.0);
-  } else if (auto* s = dynamic_cast<torch::optim::AdamWParamState*>(&state)) {
-    fn(s->exp_avg(), 0.0);
-    fn(s->exp_avg_sq(), 0.0);
-    fn(s->max_exp_avg_sq(), 0.0);
-  } else if (auto* s = dynamic_cast<torch::optim::RMSpropParamState*>(&state)) {
-    fn(s->square_avg(), 0.0);
-    fn(s->momentum_buffer(), 0.0);
-    fn(s->grad_avg(), 0.0);
-  } else if (auto* s = dynamic_cast<torch::optim::AdagradParamState*>(&state)) {
-    fn(s->sum(), initial_accumulator(optimizer, param));
-  } else {
-    TORCH_CHECK(false, "cannot reset the state of this optimizer for grown weights "
-                       "(supported: SGD, Adam, AdamW, RMSprop, Adagrad)");
-  }
-}
-
-}  // namespace
-
-void reset_optimizer_state(torch::optim::Optimizer& optimizer, const torch::Tensor& param,
-                           const torch::Tensor& positions) {
-  if (positions.numel() == 0) return;
-  for_each_state_tensor(optimizer, param,
-                        [&](torch::Tensor& t, double initial) { fill_at(t, positions, initial); });
-}
-
-void remap_optimizer_state(torch::optim::Optimizer& optimizer, const torch::Tensor& param,
-                           const torch::Tensor& source) {
-  TORCH_CHECK(param.dim() == 1 && source.numel() == param.numel(), "remap_optimizer_state: need a 1-D parameter and ",
-              "one source per entry, got ", param.sizes(), " and ", source.sizes());
-  const auto grown = source.lt(0).nonzero().view(-1);
-  for_each_state_tensor(optimizer, param, [&](torch::Tensor& t, double initial) {
-    if (!t.defined()) return;
-    TORCH_CHECK(t.numel() == param.numel(), "remap_optimizer_state: state of ", t.numel(), " entries for a parameter of ",
-                param.numel());
-    t.copy_(kernels::remap_entries(t, source));
-    if (initial != 0.0) fill_at(t, grown, initial);
-  });
-}
-
 void DynamicSparsityOptions::validate() const {
   TORCH_CHECK(density_ > 0.0 && density_ <= 1.0, "sparse density must be in (0, 1], got ",
               density_);
@@ -238,117 +49,11 @@ void DynamicSparsityOptions::validate() const {
 
 namespace {
 
-torch::Tensor flat(const torch::Tensor& t) {
-  TORCH_CHECK(t.is_contiguous(), "masked weights and masks must be contiguous");
-  return t.view(-1);
-}
-
-/// Flat positions where `mask` (contiguous bool) equals `want`, ascending.
-/// One counting pass and one filling pass: about twice as fast as nonzero().
-torch::Tensor positions_where(const torch::Tensor& mask, bool want) {
-  const bool* m = mask.data_ptr<bool>();
-  const int64_t n = mask.numel();
-  int64_t count = 0;
-  for (int64_t i = 0; i < n; ++i) count += m[i] == want;
-  auto out = torch::empty({count}, torch::kLong);
-  int64_t* o = out.data_ptr<int64_t>();
-  for (int64_t i = 0; i < n; ++i)
-    if (m[i] == want) *o++ = i;
-  return out;
-}
-
-template <typename T>
-torch::Tensor select_impl(const T* score, const bool* mask, int64_t n, bool want, int64_t k,
-                          bool largest) {
-  int64_t count = 0;
-  for (int64_t i = 0; i < n; ++i) count += mask[i] == want;
-  TORCH_CHECK(k >= 0 && k <= count, "cannot select ", k, " of ", count, " positions");
-  // NaN ranks last either way, so the order below is a strict total order.
-  const T last = largest ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
-  std::vector<std::pair<T, int64_t>> candidates;
-  candidates.reserve(static_cast<size_t>(count));
-  for (int64_t i = 0; i < n; ++i)
-    if (mask[i] == want) {
-      const T v = std::abs(score[i]);
-      candidates.emplace_back(std::isnan(v) ? last : v, i);
-    }
-  auto before = [largest](const std::pair<T, int64_t>& a, const std::pair<T, int64_t>& b) {
-    if (a.first != b.first) return largest ? a.first > b.first : a.first < b.first;
-    return a.second < b.second;
-  };
-  if (k < count) std::nth_element(candidates.begin(), candidates.begin() + k, candidates.end(), before);
-  auto out = torch::empty({k}, torch::kLong);
-  int64_t* o = out.data_ptr<int64_t>();
-  for (int64_t i = 0; i < k; ++i) o[i] = candidates[static_cast<size_t>(i)].second;
-  std::sort(o, o + k);
-  return out;
-}
-
-/// The `k` flat positions with the largest (or smallest) |score| among those
-/// where `mask` equals `want`. Ties go to the lower position, NaN ranks last:
-/// the choice is fully determined, and never leaves the allowed positions.
-/// Scanning only the allowed positions makes the drop (among the few active
-/// ones) several times cheaper than a topk over the whole tensor.
-torch::Tensor select_by_magnitude(const torch::Tensor& score, const torch::Tensor& mask, bool want,
-                                  int64_t k, bool largest) {
-  TORCH_CHECK(score.numel() == mask.numel() && mask.is_contiguous(),
-              "score and mask must match: ", score.sizes(), " vs ", mask.sizes());
-  if (score.scalar_type() == torch::kDouble) {
-    auto s = score.contiguous();
-    return select_impl<double>(s.data_ptr<double>(), mask.data_ptr<bool>(), s.numel(), want, k,
-                               largest);
-  }
-  auto s = score.to(torch::kFloat).contiguous();
-  return select_impl<float>(s.data_ptr<float>(), mask.data_ptr<bool>(), s.numel(), want, k,
-                            largest);
-}
-
 constexpr const char* kMaskKey = "mask/";
 constexpr const char* kUnionKey = "union/";
 constexpr const char* kMomentumKey = "momentum/";
 constexpr const char* kRngKey = "rng";
 constexpr const char* kUpdatesKey = "updates";
-
-}  // namespace
-
-namespace {
-
-/// A shared handle on `module` as a masked layer (kernels::MaskedLinear,
-/// kernels::MaskedConv2d), or null. A root module that no shared_ptr holds
-/// gets a non-owning handle: the model outlives the hook.
-std::shared_ptr<kernels::MaskedLayer> as_masked_layer(torch::nn::Module& module) {
-  auto* layer = dynamic_cast<kernels::MaskedLayer*>(&module);
-  if (layer == nullptr) return nullptr;
-  if (auto owner = module.weak_from_this().lock())
-    return std::shared_ptr<kernels::MaskedLayer>(owner, layer);
-  return std::shared_ptr<kernels::MaskedLayer>(std::shared_ptr<void>(), layer);
-}
-
-/// The masked layer (kernels::MaskedLinear, kernels::MaskedConv2d) of each
-/// masked weight that may run the sparse kernels.
-std::vector<std::shared_ptr<kernels::MaskedLayer>> find_kernel_layers(torch::nn::Module& model, const MaskSet& masks,
-                                                                      const std::vector<bool>& frozen,
-                                                                      kernels::KernelChoice choice) {
-  std::vector<std::shared_ptr<kernels::MaskedLayer>> layers(masks.size());
-  if (choice == kernels::KernelChoice::kDense) return layers;
-  std::map<std::string, torch::nn::Module*> modules;
-  for (const auto& [module_name, module] : modules_of(model))
-    modules[module_name.empty() ? "weight" : module_name + ".weight"] = module;
-  for (size_t i = 0; i < masks.size(); ++i) {
-    const auto& name = masks.params()[i].name;
-    auto it = modules.find(name);
-    if (frozen[i] || it == modules.end()) continue;
-    layers[i] = as_masked_layer(*it->second);
-    const bool plain_linear = dynamic_cast<torch::nn::LinearImpl*>(it->second) != nullptr;
-    const bool plain_conv = dynamic_cast<torch::nn::Conv2dImpl*>(it->second) != nullptr;
-    TORCH_CHECK(layers[i] != nullptr || choice != kernels::KernelChoice::kSparse || !(plain_linear || plain_conv),
-                "sparse kernel 'sparse': layer '", name, "' is a ",
-                plain_linear ? "torch::nn::Linear; the CSR kernels need a frugal::kernels::MaskedLinear"
-                             : "torch::nn::Conv2d; the sparse kernels need a frugal::kernels::MaskedConv2d",
-                " there (or use kernel 'auto' or 'dense')");
-  }
-  return layers;
-}
 
 }  // namespace
 
@@ -391,58 +96,6 @@ void DynamicSparsity::on_train_begin(core::TrainContext& context) {
   updates_ = 0;
   last_update_ = MaskUpdateRecord();
   if (!loaded_.empty()) apply_loaded();
-}
-
-void DynamicSparsity::start_compact_layers() {
-  // The compact form needs an optimizer to step the values, the kernels'
-  // float32 CPU tensors, and a method that does without the dense gradient
-  // at most steps (not SNFS).
-  if (context_.optimizer == nullptr || options_.method() == SparseMethod::kMomentum) return;
-  std::vector<torch::Tensor> values;
-  for (size_t i = 0; i < kernel_layers_.size(); ++i) {
-    auto& layer = kernel_layers_[i];
-    if (!layer || layer->masked_weight().scalar_type() != torch::kFloat || !layer->masked_weight().device().is_cpu())
-      continue;
-    layer->set_compact_pattern(masks_.params()[i].mask, options_.kernel());
-    values.push_back(layer->values());
-  }
-  if (values.empty()) return;
-  // Same hyper-parameters as the weights they stand for (the first group's).
-  auto& optimizer = *context_.optimizer;
-  optimizer.add_param_group(
-      torch::optim::OptimizerParamGroup(values, optimizer.param_groups().front().options().clone()));
-}
-
-bool DynamicSparsity::is_compact(size_t index) const {
-  return index < kernel_layers_.size() && kernel_layers_[index] && kernel_layers_[index]->compact();
-}
-
-void DynamicSparsity::write_back_weights() {
-  for (size_t i = 0; i < kernel_layers_.size(); ++i)
-    if (is_compact(i)) kernel_layers_[i]->write_back();
-}
-
-void DynamicSparsity::set_kernel_patterns(bool remap_state) {
-  for (size_t i = 0; i < kernel_layers_.size(); ++i) {
-    auto& layer = kernel_layers_[i];
-    if (!layer) continue;
-    const auto& mask = masks_.params()[i].mask;
-    if (!layer->compact()) {
-      layer->set_pattern(mask, options_.kernel());
-      continue;
-    }
-    auto source = layer->set_compact_pattern(mask, options_.kernel());
-    if (!remap_state || context_.optimizer == nullptr) continue;
-    // A weight dropped and grown again in the same update holds its old
-    // position but starts afresh, as every grown weight does.
-    const auto& grown = last_update_.grown[i];
-    if (grown.numel() > 0) {
-      auto fresh = torch::zeros({mask.numel()}, torch::kBool);
-      fresh.index_fill_(0, grown, true);
-      source.masked_fill_(fresh.index_select(0, layer->pattern().flat_indices()), -1);
-    }
-    remap_optimizer_state(*context_.optimizer, layer->values(), source);
-  }
 }
 
 bool DynamicSparsity::is_update_step(const core::StepInfo& info) const {

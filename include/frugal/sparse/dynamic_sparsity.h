@@ -45,6 +45,9 @@
 #include "frugal/kernels/masked_layer.h"
 #include "frugal/kernels/masked_linear.h"
 #include "frugal/sparse/distribution.h"
+#include "frugal/sparse/drop_schedule.h"
+#include "frugal/sparse/optimizer_state.h"
+#include "frugal/sparse/redistribute.h"
 #include "frugal/sparse/mask.h"
 #include "frugal/sparse/random.h"
 #include "frugal/core/hook.h"
@@ -83,49 +86,6 @@ enum class SparseMethod {
 SparseMethod parse_sparse_method(const std::string& name);
 /// The canonical name ("static", "random", "gradient", "momentum", "random_unfired").
 std::string to_string(SparseMethod method);
-
-/// How the drop fraction decays from alpha to 0 at t_end.
-enum class DropSchedule {
-  /// "cosine": f_t = (alpha / 2)(1 + cos(pi t / T_end)) (RigL, ITOP).
-  kCosine,
-  /// "linear": f_t = alpha (1 - t / T_end).
-  kLinear,
-  /// "constant": f_t = alpha (SET).
-  kConstant,
-};
-
-/// "cosine", "linear" or "constant". Throws on any other name.
-DropSchedule parse_drop_schedule(const std::string& name);
-std::string to_string(DropSchedule schedule);
-
-/// The share of each layer's active weights dropped at training progress
-/// `progress` (share of training done, in [0, 1]); 0 from `t_end` on.
-double drop_fraction_at(double alpha, DropSchedule schedule, double progress, double t_end);
-
-/// SNFS growth redistribution: splits `budget` weights over layers in
-/// proportion to `shares` (>= 0), no layer above its `capacity`; layers that
-/// would overflow are filled and the rest is split again among the others.
-/// The counts sum to exactly `budget` (largest remainder rounding). When all
-/// uncapped shares are 0 the split follows the remaining capacities. Throws
-/// when the capacities cannot hold the budget.
-std::vector<int64_t> redistribute_growth(int64_t budget, const std::vector<double>& shares,
-                                         const std::vector<int64_t>& capacity);
-
-/// Sets the optimizer state of `param` to its initial value (0) at the flat
-/// positions `positions` (int64): SGD momentum_buffer; Adam / AdamW exp_avg,
-/// exp_avg_sq, max_exp_avg_sq; RMSprop square_avg, momentum_buffer, grad_avg;
-/// Adagrad sum (to its initial_accumulator_value). Nothing to do when the
-/// optimizer holds no state for `param` yet; throws for other state types.
-void reset_optimizer_state(torch::optim::Optimizer& optimizer, const torch::Tensor& param,
-                           const torch::Tensor& positions);
-
-/// Moves the per-entry optimizer state of a 1-D `param` (a compact layer's
-/// values) to a new order: entry k takes old entry source[k], or the initial
-/// state where source[k] == -1 (a grown weight). `source` is int64 with
-/// param's size, as kernels::pattern_source() gives it. Same optimizers as
-/// reset_optimizer_state().
-void remap_optimizer_state(torch::optim::Optimizer& optimizer, const torch::Tensor& param,
-                           const torch::Tensor& source);
 
 struct DynamicSparsityOptions {
   /* implicit */ DynamicSparsityOptions(double density = 0.1) : density_(density) {}

@@ -1,0 +1,76 @@
+#include "selection.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <utility>
+#include <vector>
+
+namespace frugal::sparse {
+
+torch::Tensor flat(const torch::Tensor& t) {
+  TORCH_CHECK(t.is_contiguous(), "masked weights and masks must be contiguous");
+  return t.view(-1);
+}
+
+// One counting pass and one filling pass: about twice as fast as nonzero().
+torch::Tensor positions_where(const torch::Tensor& mask, bool want) {
+  const bool* m = mask.data_ptr<bool>();
+  const int64_t n = mask.numel();
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) count += m[i] == want;
+  auto out = torch::empty({count}, torch::kLong);
+  int64_t* o = out.data_ptr<int64_t>();
+  for (int64_t i = 0; i < n; ++i)
+    if (m[i] == want) *o++ = i;
+  return out;
+}
+
+namespace {
+
+template <typename T>
+torch::Tensor select_impl(const T* score, const bool* mask, int64_t n, bool want, int64_t k,
+                          bool largest) {
+  int64_t count = 0;
+  for (int64_t i = 0; i < n; ++i) count += mask[i] == want;
+  TORCH_CHECK(k >= 0 && k <= count, "cannot select ", k, " of ", count, " positions");
+  // NaN ranks last either way, so the order below is a strict total order.
+  const T last = largest ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
+  std::vector<std::pair<T, int64_t>> candidates;
+  candidates.reserve(static_cast<size_t>(count));
+  for (int64_t i = 0; i < n; ++i)
+    if (mask[i] == want) {
+      const T v = std::abs(score[i]);
+      candidates.emplace_back(std::isnan(v) ? last : v, i);
+    }
+  auto before = [largest](const std::pair<T, int64_t>& a, const std::pair<T, int64_t>& b) {
+    if (a.first != b.first) return largest ? a.first > b.first : a.first < b.first;
+    return a.second < b.second;
+  };
+  if (k < count) std::nth_element(candidates.begin(), candidates.begin() + k, candidates.end(), before);
+  auto out = torch::empty({k}, torch::kLong);
+  int64_t* o = out.data_ptr<int64_t>();
+  for (int64_t i = 0; i < k; ++i) o[i] = candidates[static_cast<size_t>(i)].second;
+  std::sort(o, o + k);
+  return out;
+}
+
+}  // namespace
+
+torch::Tensor select_by_magnitude(const torch::Tensor& score, const torch::Tensor& mask, bool want,
+                                  int64_t k, bool largest) {
+  TORCH_CHECK(score.numel() == mask.numel() && mask.is_contiguous(),
+              "score and mask must match: ", score.sizes(), " vs ", mask.sizes());
+  if (score.scalar_type() == torch::kDouble) {
+    auto s = score.contiguous();
+    return select_impl<double>(s.data_ptr<double>(), mask.data_ptr<bool>(), s.numel(), want, k,
+                               largest);
+  }
+  auto s = score.to(torch::kFloat).contiguous();
+  return select_impl<float>(s.data_ptr<float>(), mask.data_ptr<bool>(), s.numel(), want, k,
+                            largest);
+}
+
+}  // namespace frugal::sparse
