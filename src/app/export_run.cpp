@@ -51,7 +51,7 @@ ExportResult export_run(const std::string& run_dir, const ExportOptions& options
   std::vector<std::string> names;
   torch::Tensor masked_output;
   if (recipe.prune.enabled) {
-    prune::Pruner pruner(*model, recipe.prune_options());
+    prune::Pruner pruner(*model, recipe.prune.options);
     torch::serialize::InputArchive archive, state;
     core::load_checked(archive, model_file.string(), "export");
     TORCH_CHECK(archive.try_read("hook.prune", state), "export: ", model_file.string(),
@@ -69,7 +69,7 @@ ExportResult export_run(const std::string& run_dir, const ExportOptions& options
     names = pruner.pruned_names();
   } else {
     // Sparse training keeps masked weights at exactly zero: the weights are the baked model.
-    sparse::MaskSelection selection{recipe.sparse.include, recipe.sparse.dense_layers};
+    sparse::MaskSelection selection{recipe.sparse.options.include(), recipe.sparse.options.dense_layers()};
     sparse::MaskSet masks(*model, selection);
     for (const auto& p : masks.params()) names.push_back(p.name);
     torch::NoGradGuard no_grad;

@@ -40,9 +40,7 @@ data::Splits load_data(const recipe::DataSection& section) {
   } else if (section.name == "cifar10" || section.name == "cifar100") {
     splits = data::read_cifar_dir(section.path, section.name == "cifar10" ? 10 : 100);
   } else if (section.name == "csv") {
-    data::CsvOptions options;
-    options.label_column = section.label_column;
-    options.label_index = section.label_index;
+    data::CsvOptions options = section.csv;
     splits.train = data::read_csv(section.path, options);
     if (!section.test_path.empty()) {
       options.num_classes = splits.train.num_classes;
@@ -97,10 +95,8 @@ void load_model_weights(torch::nn::Module& model, const std::string& path,
 std::shared_ptr<train::Classifier> build_model(const recipe::Recipe& recipe,
                                                const std::vector<int64_t>& sample_shape,
                                                int64_t num_classes) {
-  torch::manual_seed(recipe.run.seed);
-  train::ModelSpec spec;
-  spec.name = recipe.model.name;
-  spec.hidden = recipe.model.hidden;
+  torch::manual_seed(recipe.train.seed);
+  train::ModelSpec spec = recipe.model.spec;
   spec.input_shape = sample_shape;
   spec.num_classes = num_classes;
   if (recipe.model.new_head && recipe.model.init_classes > 0)
@@ -142,18 +138,8 @@ nlohmann::json run_recipe(const recipe::Recipe& recipe, const RunOptions& option
   std::shared_ptr<torch::optim::Optimizer> optimizer =
       train::build_optimizer(recipe.optimizer, std::move(groups));
 
-  train::TrainerOptions trainer_options;
-  trainer_options.epochs = recipe.train.epochs;
-  trainer_options.batch_size = recipe.train.batch_size;
-  trainer_options.eval_batch_size = recipe.train.eval_batch_size;
-  trainer_options.threads = recipe.run.threads;
-  trainer_options.seed = recipe.run.seed;
+  train::TrainerOptions trainer_options = recipe.train;
   trainer_options.run_dir = dir;
-  trainer_options.progress = recipe.run.progress;
-  trainer_options.checkpoint = recipe.train.checkpoint;
-  trainer_options.checkpoint_every = recipe.train.checkpoint_every;
-  trainer_options.eval_every = recipe.train.eval_every;
-  trainer_options.schedule = recipe.schedule;
   train::Trainer trainer(torch::nn::AnyModule(model), optimizer, trainer_options);
   if (options.resume) trainer.resume_from(checkpoint);
   if (dp) trainer.set_data_parallel(dp);
@@ -167,7 +153,7 @@ nlohmann::json run_recipe(const recipe::Recipe& recipe, const RunOptions& option
   }
   std::shared_ptr<prune::Pruner> pruner;
   if (recipe.prune.enabled) {
-    pruner = std::make_shared<prune::Pruner>(*model, recipe.prune_options());
+    pruner = std::make_shared<prune::Pruner>(*model, recipe.prune.options);
     trainer.add_hook(pruner);
   }
   if (recipe.distill.enabled) {
@@ -177,7 +163,7 @@ nlohmann::json run_recipe(const recipe::Recipe& recipe, const RunOptions& option
                 "recipe: [distill] needs the starting model's head (new_head = false)");
     teacher->eval();
     for (auto& p : teacher->parameters()) p.set_requires_grad(false);
-    const auto distill = recipe.distill_options();
+    const auto distill = recipe.distill.options;
     trainer.set_sample_loss([teacher, distill](const torch::Tensor& logits,
                                                const data::IndexedBatch& batch) {
       torch::Tensor teacher_logits;
@@ -195,17 +181,17 @@ nlohmann::json run_recipe(const recipe::Recipe& recipe, const RunOptions& option
     sampler = std::make_unique<data::InfoBatchSampler>(splits.train.size(),
                                                        recipe.infobatch_options(), shard);
   else
-    sampler = std::make_unique<data::ShuffleSampler>(splits.train.size(), recipe.run.seed, shard);
+    sampler = std::make_unique<data::ShuffleSampler>(splits.train.size(), recipe.train.seed, shard);
 
   auto summary = trainer.fit(splits.train, splits.test, *sampler);
   summary["run"] = recipe.run.name;
-  summary["model"] = recipe.model.name;
+  summary["model"] = recipe.model.spec.name;
   summary["infobatch"] = recipe.infobatch.enabled;
-  summary["sparse"] = recipe.sparse.enabled ? recipe.sparse.method : "dense";
-  summary["prune_method"] = recipe.prune.enabled ? recipe.prune.method : "none";
+  summary["sparse"] = recipe.sparse.enabled ? recipe.value_text("sparse", "method") : "dense";
+  summary["prune_method"] = recipe.prune.enabled ? recipe.value_text("prune", "method") : "none";
   // Count what an exported model keeps (model.pt holds the raw weights and masks).
   if (pruner) pruner->bake();
-  summary["seed"] = recipe.run.seed;
+  summary["seed"] = recipe.train.seed;
   int64_t parameters = 0, nonzero = 0;
   for (const auto& p : model->parameters()) {
     parameters += p.numel();

@@ -21,13 +21,13 @@ std::string error_of(const std::string& text, const std::vector<std::string>& ov
 TEST(Recipe, EmptyRecipeGivesTheDocumentedDefaults) {
   Recipe r = parse_recipe("", "empty");
   EXPECT_EQ(r.data.name, "fashion-mnist");
-  EXPECT_EQ(r.model.name, "mlp");
-  EXPECT_EQ(r.model.hidden, (std::vector<int64_t>{300, 100}));
+  EXPECT_EQ(r.model.spec.name, "mlp");
+  EXPECT_EQ(r.model.spec.hidden, (std::vector<int64_t>{300, 100}));
   EXPECT_EQ(r.train.epochs, 15);
   EXPECT_FALSE(r.infobatch.enabled);
-  EXPECT_DOUBLE_EQ(r.infobatch.prune_ratio, 0.5);
-  EXPECT_DOUBLE_EQ(r.infobatch.delta, 0.875);
-  EXPECT_EQ(r.schedule.name, "cosine");
+  EXPECT_DOUBLE_EQ(r.infobatch.options.prune_ratio(), 0.5);
+  EXPECT_DOUBLE_EQ(r.infobatch.options.delta(), 0.875);
+  EXPECT_EQ(r.train.schedule.name, "cosine");
 }
 
 TEST(Recipe, ValuesAreReadWithTheirTypes) {
@@ -46,7 +46,7 @@ prune_ratio = 0.3
   EXPECT_EQ(r.train.epochs, 3);
   EXPECT_DOUBLE_EQ(r.optimizer.lr, 1.0);
   EXPECT_TRUE(r.optimizer.nesterov);
-  EXPECT_EQ(r.schedule.milestones, (std::vector<double>{2, 4.5}));
+  EXPECT_EQ(r.train.schedule.milestones, (std::vector<double>{2, 4.5}));
   EXPECT_TRUE(r.infobatch.enabled);
   EXPECT_DOUBLE_EQ(r.infobatch_options().prune_ratio(), 0.3);
   EXPECT_EQ(r.infobatch_options().epochs(), 3);
@@ -72,7 +72,7 @@ TEST(Recipe, OutOfRangeValuesAreErrors) {
             std::string::npos);
   EXPECT_NE(error_of("[infobatch]\ndelta = -1\n").find("delta"), std::string::npos);
   EXPECT_NE(error_of("[train]\nepochs = 0\n").find("epochs must be >= 1"), std::string::npos);
-  EXPECT_NE(error_of("[optimizer]\nname = \"lamb\"\n").find("unknown name 'lamb'"),
+  EXPECT_NE(error_of("[optimizer]\nname = \"lamb\"\n").find("[optimizer] name 'lamb' is unknown"),
             std::string::npos);
   EXPECT_NE(error_of("[data]\nname = \"imagenet\"\n").find("'imagenet' is unknown"),
             std::string::npos);
@@ -85,7 +85,7 @@ TEST(Recipe, OverridesApplyOnTopAndParseAsToml) {
                            "infobatch.enabled=true", "optimizer.lr=0.5"});
   EXPECT_EQ(r.train.epochs, 7);
   EXPECT_EQ(r.run.name, "my-run");
-  EXPECT_EQ(r.model.hidden, (std::vector<int64_t>{10, 20}));
+  EXPECT_EQ(r.model.spec.hidden, (std::vector<int64_t>{10, 20}));
   EXPECT_TRUE(r.infobatch.enabled);
   EXPECT_DOUBLE_EQ(r.optimizer.lr, 0.5);
   EXPECT_NE(error_of("", {"train.epoch=3"}).find("has no key 'epoch'"), std::string::npos);
@@ -100,6 +100,33 @@ TEST(Recipe, ResolvedRecipeParsesBackToTheSameRecipe) {
   EXPECT_EQ(again.train.epochs, 4);
   EXPECT_DOUBLE_EQ(again.optimizer.lr, 0.2);
   EXPECT_NE(r.to_toml().find("prune_ratio = 0.5"), std::string::npos) << "defaults are written out";
+}
+
+TEST(Recipe, KeysTheChosenDataSetOrModelIgnoresAreErrors) {
+  const auto hidden = error_of("[model]\nname = \"cnn\"\nhidden = [10]\n");
+  EXPECT_NE(hidden.find("[model] hidden is ignored: model 'cnn' has no hidden widths"), std::string::npos) << hidden;
+  const auto label = error_of("[data]\nname = \"idx\"\npath = \"d\"\n", {"data.label_column=y"});
+  EXPECT_NE(label.find("[data] label_column is ignored: data set 'idx' is not a csv file"), std::string::npos)
+      << label;
+  Recipe csv = parse_recipe("[data]\nname = \"csv\"\npath = \"t.csv\"\nlabel_column = \"y\"\n", "t");
+  EXPECT_EQ(csv.data.csv.label_column, "y");
+}
+
+TEST(Recipe, ResolvedRecipeLeavesOutTheKeysTheModelAndDataIgnore) {
+  const Recipe cnn = parse_recipe("[model]\nname = \"cnn\"\n", "t");
+  EXPECT_EQ(cnn.to_toml().find("hidden"), std::string::npos) << cnn.to_toml();
+  EXPECT_EQ(cnn.to_toml().find("label_column"), std::string::npos) << cnn.to_toml();
+  EXPECT_EQ(parse_recipe(cnn.to_toml(), "resolved").to_toml(), cnn.to_toml());
+  EXPECT_NE(parse_recipe("", "t").to_toml().find("hidden = [ 300, 100 ]"), std::string::npos);
+}
+
+TEST(Recipe, EnumKeysTakeTheLibrarysAliasesAndWriteTheCanonicalName) {
+  const Recipe r = parse_recipe("[sparse]\nmethod = \"rigl\"\n[prune]\nselection = \"global\"\n", "t");
+  EXPECT_EQ(r.value_text("sparse", "method"), "gradient");
+  EXPECT_EQ(r.sparse.options.method(), frugal::sparse::SparseMethod::kGradient);
+  EXPECT_EQ(r.value_text("prune", "selection"), "global");
+  EXPECT_NE(error_of("[sparse]\nmethod = \"magic\"\n").find("[sparse] method: unknown sparse training method 'magic'"),
+            std::string::npos);
 }
 
 }  // namespace

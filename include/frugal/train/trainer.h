@@ -30,8 +30,8 @@ using core::TrainContext;
 using core::TrainHook;
 
 struct TrainerOptions {
-  /// Training epochs. Default 10; must be >= 1.
-  int64_t epochs = 10;
+  /// Training epochs. Default 15; must be >= 1.
+  int64_t epochs = 15;
   /// Samples per training batch, over all processes (each of W processes
   /// takes batch_size / W). Default 128; must be >= 1 and divisible by W.
   int64_t batch_size = 128;
