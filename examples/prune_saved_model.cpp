@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   torch::load(model, path);
   std::printf("loaded %s: accuracy %.1f%%\n", path.c_str(), 100.0 * accuracy(model, x, y));
 
-  prune::Pruner pruner(*model, prune::PruneOptions(prune::PruneMethod::movement)
+  prune::Pruner pruner(*model, prune::PruneOptions(prune::PruneMethod::kMovement)
                                    .final_remaining(0.1));
   torch::optim::Adam optimizer(model->parameters(), torch::optim::AdamOptions(1e-3));
   const int64_t total_steps = 200;

@@ -99,10 +99,16 @@ ThreadPlan set_threads(int64_t threads) {
   plan.intra_op = plan.blas_threading == BlasThreading::kPthread ? 1 : plan.threads;
   plan.blas = plan.threads;
   at::set_num_threads(static_cast<int>(plan.intra_op));
-  using SetThreads = void (*)(int);
-  if (const auto fn = openblas_symbol<SetThreads>("openblas_set_num_threads"))
-    fn(static_cast<int>(plan.blas));
+  set_blas_threads(plan.blas);
   return plan;
+}
+
+bool set_blas_threads(int64_t threads) {
+  TORCH_CHECK(threads >= 1, "BLAS threads must be >= 1, got ", threads);
+  using SetThreads = void (*)(int);
+  static const auto fn = openblas_symbol<SetThreads>("openblas_set_num_threads");
+  if (fn) fn(static_cast<int>(threads));
+  return fn != nullptr;
 }
 
 }  // namespace frugal::core

@@ -1,5 +1,7 @@
 #include "frugal/data/epoch_sampler.h"
 
+#include "frugal/core/seed.h"
+
 #include <torch/serialize/archive.h>
 #include <torch/torch.h>
 
@@ -8,13 +10,6 @@
 #include <random>
 
 namespace frugal::data {
-
-uint64_t mix_seed(uint64_t seed, uint64_t epoch, uint64_t stream) {
-  uint64_t z = seed + 0x9E3779B97F4A7C15ULL * (epoch + 1) + 0xD1B54A32D192ED03ULL * stream;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
 
 std::vector<int32_t> take_shard(const std::vector<int32_t>& order, const Shard& shard) {
   TORCH_CHECK(shard.world_size >= 1 && shard.rank >= 0 && shard.rank < shard.world_size,
@@ -38,7 +33,7 @@ ShuffleSampler::ShuffleSampler(int64_t num_samples, uint64_t seed, Shard shard)
 void ShuffleSampler::begin_epoch(int64_t epoch) {
   std::vector<int32_t> all(num_samples_);
   std::iota(all.begin(), all.end(), 0);
-  std::mt19937_64 rng(mix_seed(seed_, epoch));
+  std::mt19937_64 rng(core::mix_seed(seed_, epoch));
   std::shuffle(all.begin(), all.end(), rng);
   order_ = take_shard(all, shard_);
   epoch_ = epoch;

@@ -1,5 +1,7 @@
 #include "frugal/data/infobatch.h"
 
+#include "frugal/core/seed.h"
+
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -49,7 +51,7 @@ void InfoBatchSampler::begin_epoch(int64_t epoch) {
   // annealing phase (the reference's float == comparison can miss the reset).
   std::fill(weight, weight + n, 1.0f);
 
-  std::mt19937_64 rng(mix_seed(options_.seed(), static_cast<uint64_t>(epoch)));
+  std::mt19937_64 rng(core::mix_seed(options_.seed(), static_cast<uint64_t>(epoch)));
   std::vector<int32_t> kept;
   kept.reserve(n);
   below_mean_ = 0;

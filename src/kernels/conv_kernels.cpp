@@ -1,6 +1,7 @@
 #include "conv_kernels.h"
 
 #include "csr_kernels.h"
+#include "simd.h"
 
 #include <ATen/Parallel.h>
 
@@ -8,23 +9,11 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define FRUGAL_HAVE_X86 1
-#define FRUGAL_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define FRUGAL_HAVE_X86 0
-#endif
-
 namespace frugal::kernels::detail {
 namespace {
 
 /// Most vectors of 8 floats one tile keeps in registers.
 constexpr int kMaxVectors = 8;
-/// Multiply-adds below which a call stays on the calling thread.
-constexpr int64_t kSerialWork = int64_t{1} << 15;
-
-int64_t grain(int64_t items, int64_t work) { return work < kSerialWork ? std::max<int64_t>(items, 1) : 1; }
 
 // ------------------------------------------------------------ micro-kernels
 //
@@ -65,13 +54,6 @@ FRUGAL_AVX2 void gather_tile_avx2(const float* base, const int64_t* off, const f
     for (int u = 0; u < NV; ++u) acc[u] = _mm256_fmadd_ps(v, _mm256_loadu_ps(p + 8 * u), acc[u]);
   }
   for (int u = 0; u < NV; ++u) _mm256_storeu_ps(dst + 8 * u, acc[u]);
-}
-
-FRUGAL_AVX2 inline float hsum(__m256 s) {
-  __m128 q = _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
-  q = _mm_add_ps(q, _mm_movehl_ps(q, q));
-  q = _mm_add_ss(q, _mm_shuffle_ps(q, q, 1));
-  return _mm_cvtss_f32(q);
 }
 
 FRUGAL_AVX2 float dot_avx2(const float* a, const float* b, int64_t len) {

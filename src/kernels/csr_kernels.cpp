@@ -1,18 +1,11 @@
 #include "csr_kernels.h"
+#include "simd.h"
 
 #include <ATen/Parallel.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define FRUGAL_HAVE_X86 1
-#define FRUGAL_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define FRUGAL_HAVE_X86 0
-#endif
 
 namespace frugal::kernels::detail {
 namespace {
@@ -23,9 +16,6 @@ constexpr int64_t kTile = 64;
 /// about kMaxRowBlock * density entries; the block's accumulators
 /// (kMaxRowBlock x kTile floats = 32 KiB) stay in L1 / L2.
 constexpr int64_t kMaxRowBlock = 128;
-/// Multiply-adds below which a call stays on the calling thread: waking the
-/// pool costs a few microseconds, more than a tiny layer's whole product.
-constexpr int64_t kSerialWork = int64_t{1} << 15;
 
 std::atomic<bool> g_force_portable{false};
 
@@ -45,9 +35,6 @@ int64_t row_block(int64_t rows) {
   r = (r + 7) / 8 * 8;
   return std::clamp<int64_t>(r, 8, kMaxRowBlock);
 }
-
-/// at::parallel_for grain: everything in one chunk when the call is small.
-int64_t grain(int64_t items, int64_t work) { return work < kSerialWork ? std::max<int64_t>(items, 1) : 1; }
 
 struct Range {
   int64_t r0, r1, b0, w;
@@ -240,13 +227,6 @@ FRUGAL_AVX2 void spmm_block_avx2(const CsrView& a, const float* values, const fl
 FRUGAL_AVX2 inline __m128 hsum4(__m256 e0, __m256 e1, __m256 e2, __m256 e3) {
   const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(e0, e1), _mm256_hadd_ps(e2, e3));
   return _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
-}
-
-FRUGAL_AVX2 inline float hsum(__m256 e) {
-  __m128 h = _mm_add_ps(_mm256_castps256_ps128(e), _mm256_extractf128_ps(e, 1));
-  h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-  h = _mm_add_ss(h, _mm_movehdup_ps(h));
-  return _mm_cvtss_f32(h);
 }
 
 /// dot(g, x^T[ci, 0 : 8 NV]) split over two accumulators (even and odd vectors)

@@ -3,14 +3,14 @@
 #include <frugal/kernels/sparse_linear.h>
 
 #include "csr_kernels.h"
+#include "frugal/core/enum_names.h"
+#include "frugal/core/threads.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 #include <torch/utils.h>
-
-#include <dlfcn.h>
 
 #include <algorithm>
 #include <atomic>
@@ -37,15 +37,6 @@ int64_t batch_bucket(int64_t batch) {
   int64_t b = 1;
   while (b < batch) b *= 2;
   return b;
-}
-
-using OpenBlasSetThreads = void (*)(int);
-
-OpenBlasSetThreads openblas_setter() {
-  // Resolved at run time: LibTorch loads OpenBLAS, but frugal does not link
-  // it directly, and another BLAS may be in its place.
-  static const auto fn = reinterpret_cast<OpenBlasSetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  return fn;
 }
 
 /// Runs with `threads` threads and restores the previous count.
@@ -75,6 +66,27 @@ double median_us(Fn&& fn) {
   }
   std::nth_element(t.begin(), t.begin() + t.size() / 2, t.end());
   return t[t.size() / 2];
+}
+
+/// The density at which the sparse time, fitted linearly through (d1, t1)
+/// and (d2, t2), equals the dense time, in [0, 1].
+double fitted_crossover(double t_dense, double d1, double t1, double d2, double t2) {
+  const double slope = (t2 - t1) / (d2 - d1);
+  const double base = t1 - slope * d1;
+  if (slope > 0) return std::clamp((t_dense - base) / slope, 0.0, 1.0);
+  return t_dense > base ? 1.0 : 0.0;
+}
+
+/// kSparse and kDense decide alone; kAuto compares the density with the
+/// crossover that `crossover` gives.
+template <class Crossover>
+bool decide(KernelChoice choice, double density, Crossover&& crossover) {
+  switch (choice) {
+    case KernelChoice::kSparse: return true;
+    case KernelChoice::kDense: return false;
+    case KernelChoice::kAuto: break;
+  }
+  return density < crossover();
 }
 
 // The table behind kTable, measured with bench/kernels.sh on the reference
@@ -145,12 +157,7 @@ double measure_crossover_density(const LinearShape& shape) {
       const auto values = csr_values(w, pattern);
       t[i] = median_us([&] { sparse_linear(x, values, pattern, b); });
     }
-    const double slope = (t[1] - t[0]) / (d2 - d1);
-    const double base = t[0] - slope * d1;
-    if (slope > 0)
-      crossover = std::clamp((t_dense - base) / slope, 0.0, 1.0);
-    else
-      crossover = t_dense > base ? 1.0 : 0.0;
+    crossover = fitted_crossover(t_dense, d1, t[0], d2, t[1]);
   }
   cache.emplace(key, crossover);
   return crossover;
@@ -197,12 +204,7 @@ double measure_conv_crossover_density(const ConvShape& shape) {
       const auto values = csr_values(w.view({s.out_channels, cols}), pattern);
       t[i] = median_us([&] { sparse_conv2d(x, values, pattern, b, options); });
     }
-    const double slope = (t[1] - t[0]) / (d2 - d1);
-    const double base = t[0] - slope * d1;
-    if (slope > 0)
-      crossover = std::clamp((t_dense - base) / slope, 0.0, 1.0);
-    else
-      crossover = t_dense > base ? 1.0 : 0.0;
+    crossover = fitted_crossover(t_dense, d1, t[0], d2, t[1]);
   }
   cache.emplace(key, crossover);
   return crossover;
@@ -210,32 +212,23 @@ double measure_conv_crossover_density(const ConvShape& shape) {
 
 bool use_sparse_conv_kernel(const ConvShape& shape, double density, KernelChoice choice) {
   TORCH_CHECK(density >= 0.0 && density <= 1.0, "use_sparse_conv_kernel: density must be in [0, 1], got ", density);
-  switch (choice) {
-    case KernelChoice::kSparse: return true;
-    case KernelChoice::kDense: return false;
-    case KernelChoice::kAuto: break;
-  }
-  return density < measure_conv_crossover_density(shape);
+  return decide(choice, density, [&] { return measure_conv_crossover_density(shape); });
 }
 
 void set_crossover_source(CrossoverSource source) { g_source.store(source); }
 CrossoverSource crossover_source() { return g_source.load(); }
 
-KernelChoice parse_kernel_choice(const std::string& name) {
-  if (name == "auto") return KernelChoice::kAuto;
-  if (name == "sparse") return KernelChoice::kSparse;
-  if (name == "dense") return KernelChoice::kDense;
-  TORCH_CHECK(false, "unknown kernel choice '", name, "' (expected auto, sparse or dense)");
-}
+namespace {
 
-std::string to_string(KernelChoice choice) {
-  switch (choice) {
-    case KernelChoice::kAuto: return "auto";
-    case KernelChoice::kSparse: return "sparse";
-    case KernelChoice::kDense: return "dense";
-  }
-  TORCH_CHECK(false, "invalid KernelChoice value ", static_cast<int>(choice));
-}
+constexpr core::EnumName<KernelChoice> kChoiceNames[] = {
+    {KernelChoice::kAuto, "auto"}, {KernelChoice::kSparse, "sparse"}, {KernelChoice::kDense, "dense"}};
+constexpr const char* kChoiceWhat = "kernel choice";
+
+}  // namespace
+
+KernelChoice parse_kernel_choice(const std::string& name) { return core::parse_enum(kChoiceWhat, kChoiceNames, name); }
+
+std::string to_string(KernelChoice choice) { return core::enum_name(kChoiceWhat, kChoiceNames, choice); }
 
 double crossover_density(const LinearShape& shape) {
   return crossover_source() == CrossoverSource::kMeasure ? measure_crossover_density(shape)
@@ -244,12 +237,7 @@ double crossover_density(const LinearShape& shape) {
 
 bool use_sparse_kernel(const LinearShape& shape, double density, KernelChoice choice) {
   TORCH_CHECK(density >= 0.0 && density <= 1.0, "use_sparse_kernel: density must be in [0, 1], got ", density);
-  switch (choice) {
-    case KernelChoice::kSparse: return true;
-    case KernelChoice::kDense: return false;
-    case KernelChoice::kAuto: break;
-  }
-  return density < crossover_density(shape);
+  return decide(choice, density, [&] { return crossover_density(shape); });
 }
 
 bool KernelDecisions::use_sparse(int64_t out_features, int64_t in_features, int64_t batch, double density,
@@ -266,7 +254,7 @@ bool KernelDecisions::use_sparse(int64_t out_features, int64_t in_features, int6
 void set_num_threads(int64_t threads) {
   TORCH_CHECK(threads >= 1, "set_num_threads: need at least one thread, got ", threads);
   at::set_num_threads(static_cast<int>(threads));
-  if (const auto fn = openblas_setter()) fn(static_cast<int>(threads));
+  core::set_blas_threads(threads);
 }
 
 bool avx2_kernels_active() { return detail::avx2_active(); }

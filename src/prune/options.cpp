@@ -1,58 +1,44 @@
 #include "frugal/prune/options.h"
 
+#include "frugal/core/enum_names.h"
+
 #include <c10/util/Exception.h>
 
 #include <cmath>
 
 namespace frugal::prune {
 
-PruneMethod parse_prune_method(const std::string& name) {
-  if (name == "magnitude") return PruneMethod::magnitude;
-  if (name == "movement") return PruneMethod::movement;
-  if (name == "soft_movement") return PruneMethod::soft_movement;
-  if (name == "l0") return PruneMethod::l0;
-  TORCH_CHECK(false, "unknown pruning method '", name,
-              "' (expected magnitude, movement, soft_movement or l0)");
-}
+namespace {
+
+constexpr core::EnumName<PruneMethod> kMethodNames[] = {{PruneMethod::kMagnitude, "magnitude"},
+                                                         {PruneMethod::kMovement, "movement"},
+                                                         {PruneMethod::kSoftMovement, "soft_movement"},
+                                                         {PruneMethod::kL0, "l0"}};
+constexpr core::EnumName<PruneSelection> kSelectionNames[] = {{PruneSelection::kLocal, "local"},
+                                                               {PruneSelection::kGlobal, "global"}};
+constexpr core::EnumName<RegularizerNorm> kNormNames[] = {{RegularizerNorm::kPerTensor, "per_tensor"},
+                                                           {RegularizerNorm::kPerWeight, "per_weight"}};
+constexpr const char* kMethodWhat = "pruning method";
+constexpr const char* kSelectionWhat = "pruning selection";
+constexpr const char* kNormWhat = "regularizer normalization";
+
+}  // namespace
+
+PruneMethod parse_prune_method(const std::string& name) { return core::parse_enum(kMethodWhat, kMethodNames, name); }
 
 PruneSelection parse_prune_selection(const std::string& name) {
-  if (name == "local") return PruneSelection::local;
-  if (name == "global") return PruneSelection::global;
-  TORCH_CHECK(false, "unknown pruning selection '", name, "' (expected local or global)");
+  return core::parse_enum(kSelectionWhat, kSelectionNames, name);
 }
 
 RegularizerNorm parse_regularizer_norm(const std::string& name) {
-  if (name == "per_tensor") return RegularizerNorm::per_tensor;
-  if (name == "per_weight") return RegularizerNorm::per_weight;
-  TORCH_CHECK(false, "unknown regularizer normalization '", name,
-              "' (expected per_tensor or per_weight)");
+  return core::parse_enum(kNormWhat, kNormNames, name);
 }
 
-std::string to_string(PruneMethod method) {
-  switch (method) {
-    case PruneMethod::magnitude: return "magnitude";
-    case PruneMethod::movement: return "movement";
-    case PruneMethod::soft_movement: return "soft_movement";
-    case PruneMethod::l0: return "l0";
-  }
-  TORCH_CHECK(false, "unknown pruning method value ", static_cast<int>(method));
-}
+std::string to_string(PruneMethod method) { return core::enum_name(kMethodWhat, kMethodNames, method); }
 
-std::string to_string(PruneSelection selection) {
-  switch (selection) {
-    case PruneSelection::local: return "local";
-    case PruneSelection::global: return "global";
-  }
-  TORCH_CHECK(false, "unknown pruning selection value ", static_cast<int>(selection));
-}
+std::string to_string(PruneSelection selection) { return core::enum_name(kSelectionWhat, kSelectionNames, selection); }
 
-std::string to_string(RegularizerNorm norm) {
-  switch (norm) {
-    case RegularizerNorm::per_tensor: return "per_tensor";
-    case RegularizerNorm::per_weight: return "per_weight";
-  }
-  TORCH_CHECK(false, "unknown regularizer normalization value ", static_cast<int>(norm));
-}
+std::string to_string(RegularizerNorm norm) { return core::enum_name(kNormWhat, kNormNames, norm); }
 
 void PruneOptions::validate() const {
   to_string(method_);  // rejects a value outside the enum
@@ -72,7 +58,7 @@ void PruneOptions::validate() const {
               " leave no share of training for the schedule (their sum must be < 1)");
   TORCH_CHECK(total_steps_ >= 0, "pruning total steps must be >= 0 (0: planned steps), got ",
               total_steps_);
-  TORCH_CHECK(!one_shot_ || method_ == PruneMethod::magnitude,
+  TORCH_CHECK(!one_shot_ || method_ == PruneMethod::kMagnitude,
               "one_shot applies to magnitude pruning only, the method is ", to_string(method_));
   TORCH_CHECK(score_lr_ > 0.0 && std::isfinite(score_lr_),
               "score learning rate must be > 0, got ", score_lr_);
@@ -91,18 +77,18 @@ void PruneOptions::validate() const {
 
 double PruneOptions::resolved_score_init() const {
   if (score_init_) return *score_init_;
-  return method_ == PruneMethod::l0 ? 2.197 : 0.0;
+  return method_ == PruneMethod::kL0 ? 2.197 : 0.0;
 }
 
 double PruneOptions::resolved_lambda() const {
   if (lambda_) return *lambda_;
   switch (method_) {
-    case PruneMethod::soft_movement: return 400.0;
-    case PruneMethod::l0: return 125.0;
+    case PruneMethod::kSoftMovement: return 400.0;
+    case PruneMethod::kL0: return 125.0;
     default: return 0.0;
   }
 }
 
-bool PruneOptions::learns_scores() const { return method_ != PruneMethod::magnitude; }
+bool PruneOptions::learns_scores() const { return method_ != PruneMethod::kMagnitude; }
 
 }  // namespace frugal::prune

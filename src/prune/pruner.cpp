@@ -1,5 +1,7 @@
 #include "frugal/prune/pruner.h"
 
+#include "frugal/core/seed.h"
+
 #include <ATen/CPUGeneratorImpl.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/torch.h>
@@ -42,17 +44,6 @@ torch::Tensor soft_movement_mask(const torch::Tensor& scores, double tau) {
 torch::Tensor l0_gate(const torch::Tensor& scores) {
   constexpr double l = HardConcrete::l, r = HardConcrete::r;
   return torch::clamp(torch::sigmoid(scores) * (r - l) + l, 0.0, 1.0);
-}
-
-uint64_t mix_seed(uint64_t seed, int64_t step, size_t layer) {
-  // splitmix64 finalizer over the three inputs: neighbouring steps and
-  // layers get unrelated streams, and the stream is a pure function of the
-  // step, so a resumed run draws the same noise without saved RNG state.
-  uint64_t z = seed ^ (static_cast<uint64_t>(step) * 0x9E3779B97F4A7C15ULL) ^
-               (static_cast<uint64_t>(layer) * 0xD1B54A32D192ED03ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
 }
 
 bool holds(torch::optim::Optimizer& optimizer, const torch::Tensor& t) {
@@ -115,10 +106,10 @@ CubicSchedule Pruner::schedule(double initial, double final, int64_t total) cons
 
 double Pruner::v_at(int64_t pos, int64_t total) const {
   switch (options_.method()) {
-    case PruneMethod::magnitude:
+    case PruneMethod::kMagnitude:
       if (options_.one_shot()) return options_.final_remaining();
       [[fallthrough]];
-    case PruneMethod::movement:
+    case PruneMethod::kMovement:
       if (pos < 0) return options_.initial_remaining();
       return schedule(options_.initial_remaining(), options_.final_remaining(), total)(pos);
     default: return 1.0;
@@ -126,17 +117,17 @@ double Pruner::v_at(int64_t pos, int64_t total) const {
 }
 
 double Pruner::tau_at(int64_t pos, int64_t total) const {
-  if (options_.method() != PruneMethod::soft_movement) return 0.0;
+  if (options_.method() != PruneMethod::kSoftMovement) return 0.0;
   if (pos < 0) return options_.initial_threshold();
   return schedule(options_.initial_threshold(), options_.final_threshold(), total)(pos);
 }
 
 double Pruner::lambda_at(int64_t pos, int64_t total) const {
   switch (options_.method()) {
-    case PruneMethod::soft_movement:
+    case PruneMethod::kSoftMovement:
       return regularizer_weight(options_.resolved_lambda(), tau_at(pos, total),
                                 options_.final_threshold());
-    case PruneMethod::l0:
+    case PruneMethod::kL0:
       // The reference schedules 1 -> 1 for L0, so its lambda is constant.
       return options_.resolved_lambda();
     default: return 0.0;
@@ -162,7 +153,7 @@ std::vector<torch::Tensor> Pruner::eval_masks(int64_t pos, int64_t total) const 
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> masks;
   switch (options_.method()) {
-    case PruneMethod::magnitude: {
+    case PruneMethod::kMagnitude: {
       if (options_.one_shot() && one_shot_taken_) {
         for (const auto& p : masks_.params()) masks.push_back(p.mask.clone());
         break;
@@ -172,18 +163,18 @@ std::vector<torch::Tensor> Pruner::eval_masks(int64_t pos, int64_t total) const 
       masks = top_v_masks(scores, v_at(pos, total), options_.selection());
       break;
     }
-    case PruneMethod::movement: {
+    case PruneMethod::kMovement: {
       std::vector<torch::Tensor> scores;
       for (const auto& l : layers_) scores.push_back(l.scores.detach());
       masks = top_v_masks(scores, v_at(pos, total), options_.selection());
       break;
     }
-    case PruneMethod::soft_movement: {
+    case PruneMethod::kSoftMovement: {
       const double tau = tau_at(pos, total);
       for (const auto& l : layers_) masks.push_back(soft_movement_mask(l.scores, tau));
       break;
     }
-    case PruneMethod::l0:
+    case PruneMethod::kL0:
       for (const auto& l : layers_) masks.push_back(l0_gate(l.scores.detach()));
       break;
   }
@@ -192,7 +183,7 @@ std::vector<torch::Tensor> Pruner::eval_masks(int64_t pos, int64_t total) const 
 }
 
 std::vector<torch::Tensor> Pruner::train_masks(int64_t step, int64_t pos, int64_t total) {
-  if (options_.method() != PruneMethod::l0) return eval_masks(pos, total);
+  if (options_.method() != PruneMethod::kL0) return eval_masks(pos, total);
   constexpr double l = HardConcrete::l, r = HardConcrete::r, beta = HardConcrete::beta;
   // Keeps log(u) and log(1 - u) finite; the logistic noise is bounded by
   // +-13.8, far beyond where the gate saturates.
@@ -200,7 +191,9 @@ std::vector<torch::Tensor> Pruner::train_masks(int64_t step, int64_t pos, int64_
   std::vector<torch::Tensor> gates;
   for (size_t i = 0; i < layers_.size(); ++i) {
     const auto& scores = layers_[i].scores;
-    auto generator = at::make_generator<at::CPUGeneratorImpl>(mix_seed(seed_, step, i));
+    // A stream per (step, layer), a pure function of the step: a resumed run
+    // draws the same noise without saved generator state.
+    auto generator = at::make_generator<at::CPUGeneratorImpl>(core::mix_seed(seed_, static_cast<uint64_t>(step), i));
     auto u = torch::rand(scores.sizes(), generator, scores.options().requires_grad(false));
     u = u * (1.0 - 2.0 * eps) + eps;  // scaled, not clamped: no point masses at the ends
     auto s = torch::sigmoid((torch::logit(u) + scores) / beta);
@@ -251,12 +244,12 @@ void Pruner::before_forward(bool training, const core::StepInfo& info) {
   for (size_t i = 0; i < layers_.size(); ++i) {
     Layer& l = layers_[i];
     switch (options_.method()) {
-      case PruneMethod::movement:
-      case PruneMethod::soft_movement:
+      case PruneMethod::kMovement:
+      case PruneMethod::kSoftMovement:
         *l.slot = masked_weight(l.param, l.scores, masks[i]);
         break;
-      case PruneMethod::magnitude:
-      case PruneMethod::l0:
+      case PruneMethod::kMagnitude:
+      case PruneMethod::kL0:
         // For L0 the gate itself carries the gradient to the scores.
         *l.slot = l.param * masks[i];
         break;
@@ -270,19 +263,19 @@ torch::Tensor Pruner::regularizer(const core::StepInfo& info) {
   check_not_baked("regularizer");
   info.validate("pruner");
   const auto method = options_.method();
-  if (method != PruneMethod::soft_movement && method != PruneMethod::l0) return {};
+  if (method != PruneMethod::kSoftMovement && method != PruneMethod::kL0) return {};
   auto [pos, total] = position(info);
   // L0: the probability that a gate is non-zero, sigmoid(S - beta log(-l/r)).
-  const double shift = method == PruneMethod::l0
+  const double shift = method == PruneMethod::kL0
                            ? HardConcrete::beta * std::log(-HardConcrete::l / HardConcrete::r)
                            : 0.0;
   torch::Tensor sum;
   int64_t count = 0;
   for (const auto& l : layers_) {
     auto g = torch::sigmoid(l.scores - shift);
-    auto term = options_.regularizer_norm() == RegularizerNorm::per_tensor ? g.mean() : g.sum();
+    auto term = options_.regularizer_norm() == RegularizerNorm::kPerTensor ? g.mean() : g.sum();
     sum = sum.defined() ? sum + term : term;
-    count += options_.regularizer_norm() == RegularizerNorm::per_tensor ? 1 : g.numel();
+    count += options_.regularizer_norm() == RegularizerNorm::kPerTensor ? 1 : g.numel();
   }
   return lambda_at(pos, total) * (sum / static_cast<double>(count));
 }
@@ -308,13 +301,13 @@ nlohmann::json Pruner::status() {
   }
   if (last_pos_ >= 0) j["step"] = last_pos_;
   switch (options_.method()) {
-    case PruneMethod::magnitude:
-    case PruneMethod::movement: j["target"] = v_at(last_pos_, last_total_); break;
-    case PruneMethod::soft_movement:
+    case PruneMethod::kMagnitude:
+    case PruneMethod::kMovement: j["target"] = v_at(last_pos_, last_total_); break;
+    case PruneMethod::kSoftMovement:
       j["threshold"] = tau_at(last_pos_, last_total_);
       j["lambda"] = lambda_at(last_pos_, last_total_);
       break;
-    case PruneMethod::l0: j["lambda"] = lambda_at(last_pos_, last_total_); break;
+    case PruneMethod::kL0: j["lambda"] = lambda_at(last_pos_, last_total_); break;
   }
   return j;
 }

@@ -1,5 +1,8 @@
 #include "frugal/sparse/distribution.h"
 
+#include "frugal/core/enum_names.h"
+#include "frugal/core/rounding.h"
+
 #include <c10/util/Exception.h>
 
 #include <algorithm>
@@ -8,20 +11,20 @@
 
 namespace frugal::sparse {
 
+namespace {
+
+constexpr core::EnumName<Distribution> kDistributionNames[] = {
+    {Distribution::kUniform, "uniform"}, {Distribution::kER, "er"}, {Distribution::kERK, "erk"}};
+constexpr const char* kDistributionWhat = "density distribution";
+
+}  // namespace
+
 Distribution parse_distribution(const std::string& name) {
-  if (name == "uniform") return Distribution::kUniform;
-  if (name == "er") return Distribution::kER;
-  if (name == "erk") return Distribution::kERK;
-  TORCH_CHECK(false, "unknown density distribution '", name, "' (expected uniform, er or erk)");
+  return core::parse_enum(kDistributionWhat, kDistributionNames, name);
 }
 
 std::string to_string(Distribution distribution) {
-  switch (distribution) {
-    case Distribution::kUniform: return "uniform";
-    case Distribution::kER: return "er";
-    case Distribution::kERK: return "erk";
-  }
-  TORCH_CHECK(false, "invalid Distribution value ", static_cast<int>(distribution));
+  return core::enum_name(kDistributionWhat, kDistributionNames, distribution);
 }
 
 namespace {
@@ -50,7 +53,7 @@ double raw_density(const std::vector<int64_t>& shape, Distribution distribution)
       return sum / prod;
     }
   }
-  TORCH_CHECK(false, "invalid Distribution value ", static_cast<int>(distribution));
+  TORCH_CHECK(false, "invalid ", kDistributionWhat, " value ", static_cast<int>(distribution));
 }
 
 namespace {
@@ -105,32 +108,8 @@ std::vector<int64_t> solve_counts(const std::vector<std::vector<int64_t>>& shape
   for (size_t i = 0; i < n; ++i)
     if (dense[i]) share[i] = static_cast<double>(sizes[i]);
 
-  // Largest remainder: floor every share, then hand the weights still missing
-  // to the largest fractional parts.
-  std::vector<int64_t> counts(n);
-  int64_t assigned = 0;
-  for (size_t i = 0; i < n; ++i) {
-    counts[i] = std::min(sizes[i], static_cast<int64_t>(std::floor(share[i])));
-    assigned += counts[i];
-  }
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return share[a] - std::floor(share[a]) > share[b] - std::floor(share[b]);
-  });
-  int64_t missing = target - assigned;
-  // Floating error can leave a share a hair under an integer; a second pass
-  // over layers with room keeps the total exact in that case too.
-  for (int pass = 0; pass < 2 && missing > 0; ++pass)
-    for (size_t i : order) {
-      if (missing == 0) break;
-      if (counts[i] < sizes[i] && (pass == 1 || share[i] > std::floor(share[i]))) {
-        ++counts[i];
-        --missing;
-      }
-    }
-  TORCH_CHECK(missing == 0, "internal error: could not place ", missing, " active weights");
-  return counts;
+  // Largest remainder: the counts sum to the target exactly.
+  return core::largest_remainder(share, sizes, target);
 }
 
 }  // namespace

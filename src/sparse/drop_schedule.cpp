@@ -1,5 +1,7 @@
 #include "frugal/sparse/drop_schedule.h"
 
+#include "frugal/core/enum_names.h"
+
 #include <c10/util/Exception.h>
 
 #include <algorithm>
@@ -7,22 +9,19 @@
 
 namespace frugal::sparse {
 
+namespace {
+
+constexpr core::EnumName<DropSchedule> kScheduleNames[] = {
+    {DropSchedule::kCosine, "cosine"}, {DropSchedule::kLinear, "linear"}, {DropSchedule::kConstant, "constant"}};
+constexpr const char* kScheduleWhat = "drop fraction schedule";
+
+}  // namespace
+
 DropSchedule parse_drop_schedule(const std::string& name) {
-  if (name == "cosine") return DropSchedule::kCosine;
-  if (name == "linear") return DropSchedule::kLinear;
-  if (name == "constant") return DropSchedule::kConstant;
-  TORCH_CHECK(false, "unknown drop fraction schedule '", name,
-              "' (expected cosine, linear or constant)");
+  return core::parse_enum(kScheduleWhat, kScheduleNames, name);
 }
 
-std::string to_string(DropSchedule schedule) {
-  switch (schedule) {
-    case DropSchedule::kCosine: return "cosine";
-    case DropSchedule::kLinear: return "linear";
-    case DropSchedule::kConstant: return "constant";
-  }
-  TORCH_CHECK(false, "invalid DropSchedule value ", static_cast<int>(schedule));
-}
+std::string to_string(DropSchedule schedule) { return core::enum_name(kScheduleWhat, kScheduleNames, schedule); }
 
 double drop_fraction_at(double alpha, DropSchedule schedule, double progress, double t_end) {
   if (progress >= t_end) return 0.0;
@@ -32,7 +31,7 @@ double drop_fraction_at(double alpha, DropSchedule schedule, double progress, do
     case DropSchedule::kLinear: return alpha * (1.0 - t);
     case DropSchedule::kConstant: return alpha;
   }
-  TORCH_CHECK(false, "invalid DropSchedule value ", static_cast<int>(schedule));
+  TORCH_CHECK(false, "invalid ", kScheduleWhat, " value ", static_cast<int>(schedule));
 }
 
 }  // namespace frugal::sparse

@@ -1,6 +1,7 @@
 #include "frugal/sparse/dynamic_sparsity.h"
 
 #include "compact_layers.h"
+#include "frugal/core/enum_names.h"
 #include "selection.h"
 
 #include <torch/torch.h>
@@ -10,26 +11,21 @@
 
 namespace frugal::sparse {
 
-SparseMethod parse_sparse_method(const std::string& name) {
-  if (name == "static") return SparseMethod::kStatic;
-  if (name == "random" || name == "set") return SparseMethod::kRandom;
-  if (name == "gradient" || name == "rigl") return SparseMethod::kGradient;
-  if (name == "momentum" || name == "snfs") return SparseMethod::kMomentum;
-  if (name == "random_unfired") return SparseMethod::kRandomUnfired;
-  TORCH_CHECK(false, "unknown sparse training method '", name,
-              "' (expected static, random/set, gradient/rigl, momentum/snfs or random_unfired)");
-}
+namespace {
 
-std::string to_string(SparseMethod method) {
-  switch (method) {
-    case SparseMethod::kStatic: return "static";
-    case SparseMethod::kRandom: return "random";
-    case SparseMethod::kGradient: return "gradient";
-    case SparseMethod::kMomentum: return "momentum";
-    case SparseMethod::kRandomUnfired: return "random_unfired";
-  }
-  TORCH_CHECK(false, "invalid SparseMethod value ", static_cast<int>(method));
-}
+// Canonical names first: to_string() prints those.
+constexpr core::EnumName<SparseMethod> kMethodNames[] = {
+    {SparseMethod::kStatic, "static"},     {SparseMethod::kRandom, "random"},
+    {SparseMethod::kRandom, "set"},        {SparseMethod::kGradient, "gradient"},
+    {SparseMethod::kGradient, "rigl"},     {SparseMethod::kMomentum, "momentum"},
+    {SparseMethod::kMomentum, "snfs"},     {SparseMethod::kRandomUnfired, "random_unfired"}};
+constexpr const char* kMethodWhat = "sparse training method";
+
+}  // namespace
+
+SparseMethod parse_sparse_method(const std::string& name) { return core::parse_enum(kMethodWhat, kMethodNames, name); }
+
+std::string to_string(SparseMethod method) { return core::enum_name(kMethodWhat, kMethodNames, method); }
 
 void DynamicSparsityOptions::validate() const {
   TORCH_CHECK(density_ > 0.0 && density_ <= 1.0, "sparse density must be in (0, 1], got ",

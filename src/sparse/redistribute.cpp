@@ -1,10 +1,11 @@
 #include "frugal/sparse/redistribute.h"
 
+#include "frugal/core/rounding.h"
+
 #include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 
 namespace frugal::sparse {
 
@@ -56,31 +57,8 @@ std::vector<int64_t> redistribute_growth(int64_t budget, const std::vector<doubl
   for (size_t i = 0; i < n; ++i)
     if (full[i]) amount[i] = static_cast<double>(capacity[i]);
 
-  std::vector<int64_t> counts(n);
-  int64_t assigned = 0;
-  for (size_t i = 0; i < n; ++i) {
-    counts[i] = std::min(capacity[i], static_cast<int64_t>(std::floor(amount[i])));
-    assigned += counts[i];
-  }
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    return amount[a] - std::floor(amount[a]) > amount[b] - std::floor(amount[b]);
-  });
-  int64_t missing = budget - assigned;
-  TORCH_CHECK(missing >= 0, "internal error: growth overshoots by ", -missing);
-  while (missing > 0) {
-    const int64_t before = missing;
-    for (size_t i : order) {
-      if (missing == 0) break;
-      if (counts[i] < capacity[i]) {
-        ++counts[i];
-        --missing;
-      }
-    }
-    TORCH_CHECK(missing < before, "internal error: no room left for ", missing, " weights");
-  }
-  return counts;
+  // Largest remainder: the counts sum to the budget exactly.
+  return core::largest_remainder(amount, capacity, budget);
 }
 
 }  // namespace frugal::sparse

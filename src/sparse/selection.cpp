@@ -1,11 +1,12 @@
 #include "selection.h"
 
+#include "frugal/core/top_k.h"
+
 #include <torch/torch.h>
 
-#include <algorithm>
 #include <cmath>
 #include <limits>
-#include <utility>
+#include <memory>
 #include <vector>
 
 namespace frugal::sparse {
@@ -36,24 +37,26 @@ torch::Tensor select_impl(const T* score, const bool* mask, int64_t n, bool want
   int64_t count = 0;
   for (int64_t i = 0; i < n; ++i) count += mask[i] == want;
   TORCH_CHECK(k >= 0 && k <= count, "cannot select ", k, " of ", count, " positions");
-  // NaN ranks last either way, so the order below is a strict total order.
-  const T last = largest ? -std::numeric_limits<T>::infinity() : std::numeric_limits<T>::infinity();
-  std::vector<std::pair<T, int64_t>> candidates;
-  candidates.reserve(static_cast<size_t>(count));
+  // The allowed positions in ascending order, each keyed so that the wanted
+  // ones are the largest keys; NaN ranks last either way. core::top_k_flags
+  // then breaks ties by the lower key index, which is the lower position.
+  const T inf = std::numeric_limits<T>::infinity();
+  std::vector<T> keys;
+  std::vector<int64_t> positions;
+  keys.reserve(static_cast<size_t>(count));
+  positions.reserve(static_cast<size_t>(count));
   for (int64_t i = 0; i < n; ++i)
     if (mask[i] == want) {
       const T v = std::abs(score[i]);
-      candidates.emplace_back(std::isnan(v) ? last : v, i);
+      keys.push_back(largest ? (std::isnan(v) ? -inf : v) : -(std::isnan(v) ? inf : v));
+      positions.push_back(i);
     }
-  auto before = [largest](const std::pair<T, int64_t>& a, const std::pair<T, int64_t>& b) {
-    if (a.first != b.first) return largest ? a.first > b.first : a.first < b.first;
-    return a.second < b.second;
-  };
-  if (k < count) std::nth_element(candidates.begin(), candidates.begin() + k, candidates.end(), before);
+  std::unique_ptr<bool[]> chosen(new bool[static_cast<size_t>(count)]);
+  core::top_k_flags(keys.data(), count, k, chosen.get());
   auto out = torch::empty({k}, torch::kLong);
   int64_t* o = out.data_ptr<int64_t>();
-  for (int64_t i = 0; i < k; ++i) o[i] = candidates[static_cast<size_t>(i)].second;
-  std::sort(o, o + k);
+  for (int64_t j = 0; j < count; ++j)
+    if (chosen[j]) *o++ = positions[static_cast<size_t>(j)];
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "frugal/train/trainer.h"
 
 #include "frugal/core/checked_file.h"
+#include "frugal/core/seed.h"
 #include "frugal/core/threads.h"
 
 #include "frugal/dist/data_parallel.h"
@@ -251,7 +252,7 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
     const auto epoch_start = std::chrono::steady_clock::now();
     // Anything drawing from the global generator (dropout, user code) is
     // reproducible per epoch, so a resumed run equals an uninterrupted one.
-    torch::manual_seed(data::mix_seed(options_.seed, static_cast<uint64_t>(epoch), 1));
+    torch::manual_seed(core::mix_seed(options_.seed, static_cast<uint64_t>(epoch), 1));
     auto bookkeeping_start = std::chrono::steady_clock::now();
     sampler.begin_epoch(epoch);
     double bookkeeping_s = seconds_since(bookkeeping_start);

@@ -52,7 +52,7 @@ void train_plain(Net& net, Pruner& pruner, int64_t steps) {
 TEST(Pruner, PrunesAStackAllocatedModelFromAPlainLoop) {
   torch::manual_seed(1);
   Net net;  // on the stack: torch's named_modules() on it would throw
-  Pruner pruner(net, PruneOptions(PruneMethod::movement).final_remaining(0.2));
+  Pruner pruner(net, PruneOptions(PruneMethod::kMovement).final_remaining(0.2));
   EXPECT_EQ(pruner.pruned_names(), (std::vector<std::string>{"fc1.weight", "fc2.weight"}))
       << "the head is pruned by default, as DynamicSparsity masks it";
   train_plain(net, pruner, 30);
@@ -65,7 +65,7 @@ TEST(Pruner, PrunesAStackAllocatedModelFromAPlainLoop) {
 TEST(Pruner, MovementMaskIsTopVOfTheLearnedScoresNotOfTheWeights) {
   torch::manual_seed(2);
   Net net;
-  Pruner pruner(net, PruneOptions(PruneMethod::movement).final_remaining(0.3));
+  Pruner pruner(net, PruneOptions(PruneMethod::kMovement).final_remaining(0.3));
   {
     // Scores that rank the weights the other way round from |W|.
     torch::NoGradGuard no_grad;
@@ -87,7 +87,7 @@ TEST(Pruner, MovementMaskIsTopVOfTheLearnedScoresNotOfTheWeights) {
 
 TEST(Pruner, RejectsAStepInfoWhoseProgressWasLeftUnsetAsDynamicSparsityDoes) {
   Net net;
-  Pruner pruner(net, PruneOptions(PruneMethod::magnitude));
+  Pruner pruner(net, PruneOptions(PruneMethod::kMagnitude));
   StepInfo info;
   info.step = 50;
   info.planned_steps = 100;
@@ -99,19 +99,19 @@ TEST(Pruner, RejectsAStepInfoWhoseProgressWasLeftUnsetAsDynamicSparsityDoes) {
 
 TEST(Pruner, BakeBeforeAnyStepOfAGradualScheduleIsAnErrorNamingOneShot) {
   Net net;
-  Pruner gradual(net, PruneOptions(PruneMethod::magnitude).final_remaining(0.2));
+  Pruner gradual(net, PruneOptions(PruneMethod::kMagnitude).final_remaining(0.2));
   const auto message = error_of([&] { gradual.bake(); });
   EXPECT_NE(message.find("before any training step"), std::string::npos) << message;
   EXPECT_NE(message.find("one_shot"), std::string::npos) << message;
   EXPECT_FALSE(gradual.baked());
   // One-shot magnitude pruning does what was asked without a step.
-  Pruner once(net, PruneOptions(PruneMethod::magnitude).final_remaining(0.2).one_shot(true));
+  Pruner once(net, PruneOptions(PruneMethod::kMagnitude).final_remaining(0.2).one_shot(true));
   EXPECT_EQ(once.bake().kept, std::llround(0.2 * 60) + std::llround(0.2 * 30));
 }
 
 TEST(Pruner, KeepHeadDenseIsReportedWithTheOverallShare) {
   Net net;
-  Pruner pruner(net, PruneOptions(PruneMethod::magnitude).final_remaining(0.2).one_shot(true)
+  Pruner pruner(net, PruneOptions(PruneMethod::kMagnitude).final_remaining(0.2).one_shot(true)
                          .keep_head_dense(true));
   EXPECT_EQ(pruner.pruned_names(), std::vector<std::string>{"fc1.weight"});
   auto report = pruner.bake();
@@ -129,9 +129,9 @@ TEST(Pruner, KeepHeadDenseIsReportedWithTheOverallShare) {
 TEST(Pruner, SingleLinearModelWithKeepHeadDenseNamesTheOption) {
   torch::nn::Linear only(4, 2);
   const auto message =
-      error_of([&] { Pruner(*only, PruneOptions(PruneMethod::magnitude).keep_head_dense(true)); });
+      error_of([&] { Pruner(*only, PruneOptions(PruneMethod::kMagnitude).keep_head_dense(true)); });
   EXPECT_NE(message.find("keep_head_dense"), std::string::npos) << message;
   // Without it, the single layer (the root module) is pruned.
-  Pruner pruner(*only, PruneOptions(PruneMethod::magnitude).final_remaining(0.5).one_shot(true));
+  Pruner pruner(*only, PruneOptions(PruneMethod::kMagnitude).final_remaining(0.5).one_shot(true));
   EXPECT_EQ(pruner.bake().kept, 4);
 }

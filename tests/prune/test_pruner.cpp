@@ -83,7 +83,7 @@ TEST(TopV, KeepsExactlyRoundedShareOfEachTensorLocally) {
   std::vector<torch::Tensor> scores = {torch::randint(0, 4, {7, 9}).to(torch::kFloat),
                                        torch::randint(0, 4, {5, 3}).to(torch::kFloat)};
   for (double v : {0.0, 0.1, 0.3, 0.5, 0.77, 1.0}) {
-    auto masks = prune::top_v_masks(scores, v, PruneSelection::local);
+    auto masks = prune::top_v_masks(scores, v, PruneSelection::kLocal);
     for (size_t i = 0; i < scores.size(); ++i) {
       EXPECT_EQ(masks[i].sum().item<int64_t>(), std::llround(v * scores[i].numel())) << v;
       if (masks[i].all().item<bool>() || !masks[i].any().item<bool>()) continue;
@@ -98,7 +98,7 @@ TEST(TopV, KeepsExactlyRoundedShareOfAllTensorsGlobally) {
   std::vector<torch::Tensor> scores = {torch::randint(0, 5, {10, 10}).to(torch::kFloat),
                                        torch::randint(3, 9, {4, 6}).to(torch::kFloat)};
   for (double v : {0.05, 0.25, 0.6}) {
-    auto masks = prune::top_v_masks(scores, v, PruneSelection::global);
+    auto masks = prune::top_v_masks(scores, v, PruneSelection::kGlobal);
     const int64_t kept = masks[0].sum().item<int64_t>() + masks[1].sum().item<int64_t>();
     EXPECT_EQ(kept, std::llround(v * 124)) << v;
     // One threshold: every kept score is >= every dropped score, across tensors.
@@ -108,7 +108,7 @@ TEST(TopV, KeepsExactlyRoundedShareOfAllTensorsGlobally) {
               all.masked_select(~mask).max().item<float>());
   }
   // The second tensor's scores are mostly higher, so a global choice is not per tensor.
-  auto masks = prune::top_v_masks(scores, 0.25, PruneSelection::global);
+  auto masks = prune::top_v_masks(scores, 0.25, PruneSelection::kGlobal);
   EXPECT_GT(masks[1].to(torch::kFloat).mean().item<float>(),
             masks[0].to(torch::kFloat).mean().item<float>());
 }
@@ -178,7 +178,7 @@ TEST(MaskedWeight, ScoreGradientEqualsUpstreamGradientTimesWeight) {
 
 TEST(Pruner, MaskedWeightsGetNoGradientButTheirScoresDo) {
   auto model = tiny_mlp();
-  Pruner pruner(*model, PruneOptions(PruneMethod::movement).initial_remaining(0.5)
+  Pruner pruner(*model, PruneOptions(PruneMethod::kMovement).initial_remaining(0.5)
                             .final_remaining(0.5));
   torch::manual_seed(3);
   {
@@ -208,7 +208,7 @@ TEST(Pruner, ModuleForwardUsesMaskedWeightWhileParameterStaysTheLeaf) {
   auto model = tiny_mlp();
   auto w = param(*model, "0.weight");
   auto* impl = w.unsafeGetTensorImpl();
-  Pruner pruner(*model, PruneOptions(PruneMethod::magnitude).final_remaining(0.25).one_shot(true));
+  Pruner pruner(*model, PruneOptions(PruneMethod::kMagnitude).final_remaining(0.25).one_shot(true));
   pruner.before_forward(true, at_step(0, 10));
   EXPECT_EQ(param(*model, "0.weight").unsafeGetTensorImpl(), impl);
   EXPECT_TRUE(param(*model, "0.weight").is_leaf());
@@ -225,7 +225,7 @@ TEST(Pruner, MasksConvolutionWeights) {
   torch::manual_seed(4);
   torch::nn::Sequential model(torch::nn::Conv2d(torch::nn::Conv2dOptions(2, 4, 3)),
                               torch::nn::Flatten(), torch::nn::Linear(4 * 3 * 3, 2));
-  Pruner pruner(*model, PruneOptions(PruneMethod::magnitude).keep_head_dense(true).final_remaining(0.3).one_shot(true));
+  Pruner pruner(*model, PruneOptions(PruneMethod::kMagnitude).keep_head_dense(true).final_remaining(0.3).one_shot(true));
   ASSERT_EQ(pruner.pruned_names(), std::vector<std::string>{"0.weight"});
   pruner.before_forward(false, at_step(0, 10));
   auto* conv = (*model)[0]->as<torch::nn::Conv2d>();
@@ -242,26 +242,26 @@ TEST(Pruner, MasksConvolutionWeights) {
 
 TEST(Pruner, PrunesTheHeadByDefaultAndKeepsItDenseOnRequest) {
   auto model = tiny_mlp();
-  Pruner all(*model, PruneOptions(PruneMethod::magnitude));
+  Pruner all(*model, PruneOptions(PruneMethod::kMagnitude));
   EXPECT_EQ(all.pruned_names(), (std::vector<std::string>{"0.weight", "2.weight", "4.weight"}));
   auto model2 = tiny_mlp();
-  Pruner head_dense(*model2, PruneOptions(PruneMethod::magnitude).keep_head_dense(true));
+  Pruner head_dense(*model2, PruneOptions(PruneMethod::kMagnitude).keep_head_dense(true));
   EXPECT_EQ(head_dense.pruned_names(), (std::vector<std::string>{"0.weight", "2.weight"}));
   EXPECT_EQ(head_dense.masks().kept_dense(), std::vector<std::string>{"4.weight"});
   auto model3 = tiny_mlp();
-  Pruner picked(*model3, PruneOptions(PruneMethod::movement).include({"2\\.weight"}));
+  Pruner picked(*model3, PruneOptions(PruneMethod::kMovement).include({"2\\.weight"}));
   EXPECT_EQ(picked.pruned_names(), std::vector<std::string>{"2.weight"});
 }
 
 TEST(Pruner, MovementKeepsExactCountsLocallyAndGloballyAfterTraining) {
-  for (auto selection : {PruneSelection::local, PruneSelection::global}) {
+  for (auto selection : {PruneSelection::kLocal, PruneSelection::kGlobal}) {
     auto model = tiny_mlp();
-    Pruner pruner(*model, PruneOptions(PruneMethod::movement).keep_head_dense(true).final_remaining(0.25)
+    Pruner pruner(*model, PruneOptions(PruneMethod::kMovement).keep_head_dense(true).final_remaining(0.25)
                               .selection(selection).warmup(0.1).cooldown(0.2));
     train_loop(model, pruner, 30);
     auto report = pruner.remaining();
     ASSERT_EQ(report.layers.size(), 2u);
-    if (selection == PruneSelection::local) {
+    if (selection == PruneSelection::kLocal) {
       EXPECT_EQ(report.layers[0].kept, std::llround(0.25 * 32));
       EXPECT_EQ(report.layers[1].kept, std::llround(0.25 * 48));
     }
@@ -272,14 +272,14 @@ TEST(Pruner, MovementKeepsExactCountsLocallyAndGloballyAfterTraining) {
 
 TEST(Pruner, TargetFollowsTheCubicSchedule) {
   auto model = tiny_mlp();
-  Pruner pruner(*model, PruneOptions(PruneMethod::movement).final_remaining(0.1).warmup(0.1)
+  Pruner pruner(*model, PruneOptions(PruneMethod::kMovement).final_remaining(0.1).warmup(0.1)
                             .cooldown(0.2));
   EXPECT_DOUBLE_EQ(pruner.target_remaining(at_step(10, 100)), 1.0);
   EXPECT_DOUBLE_EQ(pruner.target_remaining(at_step(81, 100)), 0.1);
   EXPECT_NEAR(pruner.target_remaining(at_step(45, 100)), 0.2125, 1e-12);
   // With explicit total steps the schedule reads the step, not the progress.
   auto model2 = tiny_mlp();
-  Pruner by_step(*model2, PruneOptions(PruneMethod::movement).final_remaining(0.1).warmup(0.1)
+  Pruner by_step(*model2, PruneOptions(PruneMethod::kMovement).final_remaining(0.1).warmup(0.1)
                               .cooldown(0.2).total_steps(100));
   // Step 45 at 90% of a 50-step run: progress alone would put it in the cool-down.
   EXPECT_NEAR(by_step.target_remaining(at_step(45, 50)), 0.2125, 1e-12);
@@ -294,12 +294,12 @@ TEST(Pruner, TargetFollowsTheCubicSchedule) {
 
 TEST(Pruner, GradualMagnitudeReachesFinalShareAndOneShotKeepsItsMask) {
   auto model = tiny_mlp();
-  Pruner gradual(*model, PruneOptions(PruneMethod::magnitude).keep_head_dense(true).final_remaining(0.2));
+  Pruner gradual(*model, PruneOptions(PruneMethod::kMagnitude).keep_head_dense(true).final_remaining(0.2));
   train_loop(model, gradual, 20);
   EXPECT_EQ(gradual.remaining().kept, std::llround(0.2 * 32) + std::llround(0.2 * 48));
 
   auto model2 = tiny_mlp();
-  Pruner once(*model2, PruneOptions(PruneMethod::magnitude).keep_head_dense(true).final_remaining(0.2).one_shot(true));
+  Pruner once(*model2, PruneOptions(PruneMethod::kMagnitude).keep_head_dense(true).final_remaining(0.2).one_shot(true));
   auto w = param(*model2, "0.weight").detach().clone();
   auto expected = prune::top_v_mask(w.abs(), std::llround(0.2 * 32));
   train_loop(model2, once, 20);
@@ -310,7 +310,7 @@ TEST(Pruner, SoftMovementNeverKeepsLessThanHalfAPercent) {
   torch::manual_seed(5);
   torch::nn::Sequential model(torch::nn::Linear(100, 50), torch::nn::ReLU(),
                               torch::nn::Linear(50, 2));
-  Pruner pruner(*model, PruneOptions(PruneMethod::soft_movement).keep_head_dense(true).final_threshold(0.1));
+  Pruner pruner(*model, PruneOptions(PruneMethod::kSoftMovement).keep_head_dense(true).final_threshold(0.1));
   {
     torch::NoGradGuard no_grad;
     pruner.score_parameters()[0].uniform_(-12.0, -8.0);  // sigmoid < 0.001 everywhere
@@ -331,7 +331,7 @@ TEST(Pruner, SoftMovementNeverKeepsLessThanHalfAPercent) {
 
 TEST(Pruner, SoftMovementRegularizerRampsWithThreshold) {
   auto model = tiny_mlp();
-  Pruner pruner(*model, PruneOptions(PruneMethod::soft_movement));
+  Pruner pruner(*model, PruneOptions(PruneMethod::kSoftMovement));
   EXPECT_DOUBLE_EQ(pruner.lambda(at_step(5, 100)), 0.0);
   EXPECT_DOUBLE_EQ(pruner.lambda(at_step(90, 100)), 400.0);
   EXPECT_NEAR(pruner.threshold(at_step(45, 100)), 0.1 - 0.1 / 8.0, 1e-12);
@@ -341,10 +341,10 @@ TEST(Pruner, SoftMovementRegularizerRampsWithThreshold) {
 
 TEST(Pruner, RegularizerNormalizationPerTensorOrPerWeight) {
   auto model = tiny_mlp();
-  Pruner per_tensor(*model, PruneOptions(PruneMethod::soft_movement).keep_head_dense(true).lambda(1.0));
+  Pruner per_tensor(*model, PruneOptions(PruneMethod::kSoftMovement).keep_head_dense(true).lambda(1.0));
   auto model2 = tiny_mlp();
-  Pruner per_weight(*model2, PruneOptions(PruneMethod::soft_movement).keep_head_dense(true).lambda(1.0)
-                                 .regularizer_norm(prune::RegularizerNorm::per_weight));
+  Pruner per_weight(*model2, PruneOptions(PruneMethod::kSoftMovement).keep_head_dense(true).lambda(1.0)
+                                 .regularizer_norm(prune::RegularizerNorm::kPerWeight));
   for (Pruner* p : {&per_tensor, &per_weight}) {
     torch::NoGradGuard no_grad;
     p->score_parameters()[0].fill_(100.0);   // 32 weights, sigmoid 1
@@ -357,7 +357,7 @@ TEST(Pruner, RegularizerNormalizationPerTensorOrPerWeight) {
 
 TEST(Pruner, L0EvaluationMaskIsDeterministicAndTrainingMaskIsSampled) {
   auto model = tiny_mlp();
-  Pruner pruner(*model, PruneOptions(PruneMethod::l0));
+  Pruner pruner(*model, PruneOptions(PruneMethod::kL0));
   torch::manual_seed(6);
   {
     torch::NoGradGuard no_grad;
@@ -384,7 +384,7 @@ TEST(Pruner, L0EvaluationMaskIsDeterministicAndTrainingMaskIsSampled) {
 
 TEST(Pruner, L0RegularizerIsExpectedShareOfOpenGates) {
   auto model = tiny_mlp();
-  Pruner pruner(*model, PruneOptions(PruneMethod::l0).lambda(2.0));
+  Pruner pruner(*model, PruneOptions(PruneMethod::kL0).lambda(2.0));
   // Scores start at 2.197: P(gate != 0) = sigmoid(2.197 - (2/3) log(1/11)).
   const double expected = 2.0 / (1.0 + std::exp(-(2.197 + 2.0 / 3.0 * std::log(11.0))));
   EXPECT_NEAR(pruner.regularizer(at_step(0, 10)).item<double>(), expected, 1e-5);
@@ -394,7 +394,7 @@ TEST(Pruner, L0RegularizerIsExpectedShareOfOpenGates) {
 
 TEST(Pruner, AddsScoresToOptimizerWithScoreLearningRateAndNoDecay) {
   auto model = tiny_mlp();
-  Pruner pruner(*model, PruneOptions(PruneMethod::movement).keep_head_dense(true).score_lr(0.05));
+  Pruner pruner(*model, PruneOptions(PruneMethod::kMovement).keep_head_dense(true).score_lr(0.05));
   torch::optim::AdamW optimizer(model->parameters(), torch::optim::AdamWOptions(1e-3).weight_decay(0.1));
   TrainContext context;
   context.model = model.ptr().get();
@@ -412,7 +412,7 @@ TEST(Pruner, AddsScoresToOptimizerWithScoreLearningRateAndNoDecay) {
 
 TEST(Pruner, LogsRemainingShareAndScheduleEveryEpoch) {
   auto model = tiny_mlp();
-  Pruner pruner(*model, PruneOptions(PruneMethod::movement).final_remaining(0.5));
+  Pruner pruner(*model, PruneOptions(PruneMethod::kMovement).final_remaining(0.5));
   train_loop(model, pruner, 10);
   nlohmann::json record;
   pruner.on_epoch_end(0, record);
@@ -427,8 +427,8 @@ TEST(Pruner, LogsRemainingShareAndScheduleEveryEpoch) {
 // Bake, save, load
 
 TEST(Pruner, BakedModelGivesTheMaskedModelsOutputs) {
-  for (auto method : {PruneMethod::magnitude, PruneMethod::movement, PruneMethod::soft_movement,
-                      PruneMethod::l0}) {
+  for (auto method : {PruneMethod::kMagnitude, PruneMethod::kMovement, PruneMethod::kSoftMovement,
+                      PruneMethod::kL0}) {
     auto model = tiny_mlp();
     Pruner pruner(*model, PruneOptions(method).keep_head_dense(true).final_remaining(0.3));
     train_loop(model, pruner, 12, 5e-2);
@@ -445,7 +445,7 @@ TEST(Pruner, BakedModelGivesTheMaskedModelsOutputs) {
               param(*model, "0.weight").unsafeGetTensorImpl());
     torch::NoGradGuard no_grad;
     EXPECT_TRUE(torch::allclose(model->forward(x), masked, 1e-6, 1e-6)) << prune::to_string(method);
-    if (method == PruneMethod::magnitude || method == PruneMethod::movement)
+    if (method == PruneMethod::kMagnitude || method == PruneMethod::kMovement)
       EXPECT_EQ(report.kept, std::llround(0.3 * 32) + std::llround(0.3 * 48));
     EXPECT_NE(error_of([&] { pruner.before_forward(false, at_step(0, 1)); }).find("bake"),
               std::string::npos);
@@ -454,7 +454,7 @@ TEST(Pruner, BakedModelGivesTheMaskedModelsOutputs) {
 
 TEST(Pruner, SaveLoadRoundTripKeepsScoreTensorsAndMasks) {
   auto model = tiny_mlp();
-  Pruner pruner(*model, PruneOptions(PruneMethod::movement).final_remaining(0.4));
+  Pruner pruner(*model, PruneOptions(PruneMethod::kMovement).final_remaining(0.4));
   train_loop(model, pruner, 15);
   const std::string path = ::testing::TempDir() + "/pruner_state.pt";
   {
@@ -463,7 +463,7 @@ TEST(Pruner, SaveLoadRoundTripKeepsScoreTensorsAndMasks) {
     archive.save_to(path);
   }
   auto model2 = tiny_mlp();
-  Pruner restored(*model2, PruneOptions(PruneMethod::movement).final_remaining(0.4));
+  Pruner restored(*model2, PruneOptions(PruneMethod::kMovement).final_remaining(0.4));
   auto* impl = restored.score_parameters()[0].unsafeGetTensorImpl();
   {
     torch::serialize::InputArchive archive;
@@ -479,7 +479,7 @@ TEST(Pruner, SaveLoadRoundTripKeepsScoreTensorsAndMasks) {
     EXPECT_TRUE(torch::equal(restored.masks().params()[i].mask, pruner.masks().params()[i].mask));
 
   auto model3 = tiny_mlp();
-  Pruner other(*model3, PruneOptions(PruneMethod::l0));
+  Pruner other(*model3, PruneOptions(PruneMethod::kL0));
   torch::serialize::InputArchive archive;
   archive.load_from(path);
   EXPECT_NE(error_of([&] { other.load(archive); }).find("movement"), std::string::npos);
@@ -500,7 +500,7 @@ TEST(PruneOptions, RejectsBadValuesWithClearMessages) {
   EXPECT_NE(message(PruneOptions().initial_remaining(0.2).final_remaining(0.5)).find("exceeds"),
             std::string::npos);
   EXPECT_NE(message(PruneOptions().warmup(0.6).cooldown(0.5)).find("warm-up"), std::string::npos);
-  EXPECT_NE(message(PruneOptions(PruneMethod::movement).one_shot(true)).find("one_shot"),
+  EXPECT_NE(message(PruneOptions(PruneMethod::kMovement).one_shot(true)).find("one_shot"),
             std::string::npos);
   EXPECT_NE(message(PruneOptions().score_lr(0.0)).find("score learning rate"), std::string::npos);
   EXPECT_NE(message(PruneOptions().lambda(-1.0)).find("lambda"), std::string::npos);
@@ -511,13 +511,13 @@ TEST(PruneOptions, RejectsBadValuesWithClearMessages) {
   EXPECT_NE(error_of([] { prune::parse_prune_method("snip"); }).find("unknown pruning method 'snip'"),
             std::string::npos);
   EXPECT_NE(error_of([] { prune::parse_prune_selection("both"); }).find("'both'"), std::string::npos);
-  EXPECT_EQ(prune::parse_prune_method("soft_movement"), PruneMethod::soft_movement);
-  EXPECT_EQ(prune::parse_prune_method(prune::to_string(PruneMethod::l0)), PruneMethod::l0);
+  EXPECT_EQ(prune::parse_prune_method("soft_movement"), PruneMethod::kSoftMovement);
+  EXPECT_EQ(prune::parse_prune_method(prune::to_string(PruneMethod::kL0)), PruneMethod::kL0);
 }
 
 TEST(PruneOptions, DefaultsFollowTheReference) {
-  PruneOptions movement(PruneMethod::movement), soft(PruneMethod::soft_movement),
-      l0(PruneMethod::l0);
+  PruneOptions movement(PruneMethod::kMovement), soft(PruneMethod::kSoftMovement),
+      l0(PruneMethod::kL0);
   EXPECT_DOUBLE_EQ(movement.score_lr(), 1e-2);
   EXPECT_DOUBLE_EQ(movement.resolved_score_init(), 0.0);
   EXPECT_DOUBLE_EQ(l0.resolved_score_init(), 2.197);

@@ -44,4 +44,8 @@ struct ThreadPlan {
 /// (0: available_cores()) as described above; returns what it set.
 ThreadPlan set_threads(int64_t threads);
 
+/// Sets the threads of OpenBLAS's own pool (>= 1), which LibTorch's
+/// at::set_num_threads does not reach; false when no OpenBLAS is loaded.
+bool set_blas_threads(int64_t threads);
+
 }  // namespace frugal::core

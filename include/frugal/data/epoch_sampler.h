@@ -108,10 +108,6 @@ class TorchSampler : public torch::data::samplers::Sampler<> {
   size_t cursor_ = 0;
 };
 
-/// Deterministic 64-bit seed for (seed, epoch, stream): a SplitMix64 mix, so
-/// neighbouring epochs get unrelated random streams.
-uint64_t mix_seed(uint64_t seed, uint64_t epoch, uint64_t stream = 0);
-
 /// Strided shard of `order` for `shard`, padded by wrapping around so every
 /// rank gets ceil(n / world_size) entries.
 std::vector<int32_t> take_shard(const std::vector<int32_t>& order, const Shard& shard);

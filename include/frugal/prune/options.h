@@ -15,24 +15,24 @@ namespace frugal::prune {
 /// How the mask is computed.
 enum class PruneMethod {
   /// S = |W|, M = TopV(S): zeroth order (Zhu & Gupta's AGP/GMP when gradual).
-  magnitude,
+  kMagnitude,
   /// S is learned, M = TopV(S), straight-through gradient dL/dS = dL/dW' * W.
-  movement,
+  kMovement,
   /// S is learned, M = (sigmoid(S) > tau) plus lambda * mean(sigmoid(S));
   /// at least 0.5% of each tensor is kept.
-  soft_movement,
+  kSoftMovement,
   /// Hard-concrete gates with an expected-L0 penalty (Louizos et al. 2018).
-  l0,
+  kL0,
 };
 
 /// Where the top-v threshold is taken (magnitude and movement only; soft
 /// movement and L0 compare every score against one threshold anyway).
 enum class PruneSelection {
   /// Each tensor keeps round(v * numel) of its own weights.
-  local,
+  kLocal,
   /// One threshold across all pruned tensors: round(v * total) weights are
   /// kept in all, distributed by score.
-  global,
+  kGlobal,
 };
 
 /// How the soft movement and L0 regularizers average over the pruned tensors.
@@ -40,9 +40,9 @@ enum class RegularizerNorm {
   /// Mean over tensors of each tensor's mean, as the reference does: each
   /// weight of a small tensor is penalized more than one of a large tensor,
   /// so small layers end up sparser.
-  per_tensor,
+  kPerTensor,
   /// One mean over all pruned weights: every weight penalized alike.
-  per_weight,
+  kPerWeight,
 };
 
 /// Parses "magnitude", "movement", "soft_movement" or "l0"; throws otherwise.
@@ -64,13 +64,13 @@ struct HardConcrete {
 };
 
 struct PruneOptions {
-  explicit PruneOptions(PruneMethod method = PruneMethod::movement) : method_(method) {}
+  explicit PruneOptions(PruneMethod method = PruneMethod::kMovement) : method_(method) {}
 
   /// The pruning method. Default movement.
   TORCH_ARG(PruneMethod, method);
   /// Local (per tensor) or global top-v selection (magnitude and movement).
   /// Default local.
-  TORCH_ARG(PruneSelection, selection) = PruneSelection::local;
+  TORCH_ARG(PruneSelection, selection) = PruneSelection::kLocal;
   /// Share of weights remaining before and during warm-up, v_i, in (0, 1].
   /// Default 1.0 (dense at the start). Magnitude and movement only.
   TORCH_ARG(double, initial_remaining) = 1.0;
@@ -114,7 +114,7 @@ struct PruneOptions {
   TORCH_ARG(c10::optional<double>, lambda) = c10::nullopt;
   /// How the regularizer averages over tensors. Default per_tensor (the
   /// reference's normalization, for which its lambdas were tuned).
-  TORCH_ARG(RegularizerNorm, regularizer_norm) = RegularizerNorm::per_tensor;
+  TORCH_ARG(RegularizerNorm, regularizer_norm) = RegularizerNorm::kPerTensor;
   /// Regular expressions over parameter or module names (as
   /// sparse::MaskSelection::include); a Linear or Conv weight is pruned when
   /// one matches. Default empty: every Linear and Conv weight. A pattern that
