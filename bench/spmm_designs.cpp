@@ -106,8 +106,8 @@ int main(int argc, char** argv) {
     auto mask = torch::zeros({total}, torch::kBool);
     mask.index_fill_(0, torch::randperm(total, torch::kLong).slice(0, 0, keep), true);
     const auto pattern = fk::CsrPattern::from_mask(mask.view({c.out, c.in}));
-    const auto values = torch::randn({pattern.nnz()}), bias = torch::randn({c.out});
-    const auto x = torch::randn({batch, c.in}), w = torch::randn({c.out, c.in});
+    const auto x = torch::randn({batch, c.in}), w = torch::randn({c.out, c.in}), bias = torch::randn({c.out});
+    const auto values = fk::csr_values(w, pattern).contiguous();
     const auto& panels = pattern.panel_offsets();
     const fd::CsrView view{pattern.rows(), pattern.cols(), pattern.row_ptr().data_ptr<int64_t>(),
                            pattern.col_idx().data_ptr<int32_t>(), panels.data_ptr<int32_t>(), panels.size(1) - 1};
