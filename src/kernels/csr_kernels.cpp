@@ -343,6 +343,8 @@ struct PickSddmm {
 
 bool use_avx2() { return cpu_has_avx2() && !g_force_portable.load(std::memory_order_relaxed); }
 
+}  // namespace
+
 void transpose_block(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst, int64_t ldd,
                      bool avx2) {
 #if FRUGAL_HAVE_X86
@@ -350,8 +352,6 @@ void transpose_block(const float* src, int64_t lds, int64_t rows, int64_t cols, 
 #endif
   transpose_block_portable(src, lds, rows, cols, dst, ldd);
 }
-
-}  // namespace
 
 bool avx2_active() { return use_avx2(); }
 void force_portable(bool portable) { g_force_portable.store(portable); }
@@ -383,6 +383,12 @@ void build_panels(int64_t rows, int64_t cols, const int64_t* row_ptr, const int3
 
 void spmm(const CsrView& a, const float* values, const float* xt, int64_t ldx, int64_t batch,
           const float* bias, float* y, int64_t ldy) {
+  if (tiles_preferred(a)) return spmm_tiles(a, values, xt, ldx, batch, bias, y, ldy, false);
+  spmm_panels(a, values, xt, ldx, batch, bias, y, ldy);
+}
+
+void spmm_panels(const CsrView& a, const float* values, const float* xt, int64_t ldx, int64_t batch,
+                 const float* bias, float* y, int64_t ldy) {
   if (a.rows == 0 || batch == 0) return;
   const bool avx2 = use_avx2();
   const int64_t rb = row_block(a.rows);

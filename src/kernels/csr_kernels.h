@@ -4,10 +4,11 @@
 /// All operands are float32 and contiguous. A batch of B vectors is held
 /// transposed, [n, B] row-major ("x^T"), so that each non-zero W[o, j] does an
 /// axpy of length B over row j of x^T: the inner loop is then contiguous and
-/// vectorizes over the batch, whatever the sparsity pattern. The kernels block
-/// the work in (row block) x (batch tile of 64) x (column panel of
+/// vectorizes over the batch, whatever the sparsity pattern. spmm_panels and
+/// sddmm block the work in (row block) x (batch tile of 64) x (column panel of
 /// kPanelWidth) so that the slice of x^T a panel touches stays in cache, and
-/// prefetch the next panel while one runs.
+/// prefetch the next panel while one runs; spmm_tiles runs whole rows over a
+/// 32-lane strip with the accumulators in registers.
 
 #include <cstdint>
 
@@ -50,9 +51,19 @@ void build_panels(int64_t rows, int64_t cols, const int64_t* row_ptr, const int3
 int64_t padded_ld(int64_t batch);
 
 /// y[b * ldy + o] = bias[o] + sum_k values[k] * xt[col_k * ldx + b], for all
-/// rows o of `a` and b < batch; `bias` may be null. Runs on at::parallel_for.
+/// rows o of `a` and b < batch; `bias` may be null. Runs on at::parallel_for,
+/// on spmm_tiles where tiles_preferred(a), else on spmm_panels.
 void spmm(const CsrView& a, const float* values, const float* xt, int64_t ldx, int64_t batch,
           const float* bias, float* y, int64_t ldy);
+
+/// spmm blocked in (row block) x (batch tile of 64) x (column panel), the
+/// accumulators in an L1 scratch block; AVX2 or portable.
+void spmm_panels(const CsrView& a, const float* values, const float* xt, int64_t ldx, int64_t batch,
+                 const float* bias, float* y, int64_t ldy);
+
+/// Whether spmm runs `a` on spmm_tiles: AVX2 is active and the pattern is one
+/// where the tiles measured faster (bench/spmm_designs.cpp).
+bool tiles_preferred(const CsrView& a);
 
 /// y[o] = bias[o] + sum_k values[k] * x[col_k] (the batch-1 case; a gather-dot
 /// per row). `bias` may be null. Runs on at::parallel_for.
@@ -62,6 +73,17 @@ void spmv(const CsrView& a, const float* values, const float* x, const float* bi
 /// gradient of every stored value. Runs on at::parallel_for.
 void sddmm(const CsrView& a, const float* gt, int64_t ldg, const float* xt, int64_t ldx, int64_t batch,
            float* out);
+
+/// spmm with one row x 32 batch lanes of accumulators in registers over the
+/// row's whole run (src/kernels/spmm_tiles.cpp); AVX2 only (an error
+/// otherwise). With out_transposed it writes y^T instead, out[o * ldo + b]:
+/// the layout the next layer's kernel reads, with no transpose between.
+void spmm_tiles(const CsrView& a, const float* values, const float* xt, int64_t ldx, int64_t batch,
+                const float* bias, float* out, int64_t ldo, bool out_transposed);
+
+/// dst[c * ldd + r] = src[r * lds + c] for a block, on the calling thread.
+void transpose_block(const float* src, int64_t lds, int64_t rows, int64_t cols, float* dst, int64_t ldd,
+                     bool avx2);
 
 /// dst[c * ldd + r] = src[r * cols + c]. Runs on at::parallel_for.
 void transpose(const float* src, int64_t rows, int64_t cols, float* dst, int64_t ldd);

@@ -1,0 +1,157 @@
+// The two forms of the CSR product at batch 256, one thread, against the
+// dense product, alternated round by round in one run (medians over rounds):
+//   dense        torch::linear on OpenBLAS
+//   sparse       frugal::kernels::sparse_linear (pack + spmm's choice)
+//   panels       spmm_panels from a packed x^T (the kernel alone)
+//   tiles        spmm_tiles from a packed x^T, y written [B, out]
+//   tiles_t      spmm_tiles from x^T to y^T: the layout kept across layers,
+//                no transpose on either side
+//   pack         the transpose of x into x^T that every call pays today
+//
+//   bench_spmm_designs [--json=PATH] [--rounds=N] [--quick]
+//
+// --quick: 784x300 only, 1 round (a smoke test).
+
+#include <frugal/kernels/csr.h>
+#include <frugal/kernels/dispatch.h>
+#include <frugal/kernels/sparse_linear.h>
+
+#include "../src/kernels/csr_kernels.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace fk = frugal::kernels;
+namespace fd = frugal::kernels::detail;
+
+namespace {
+
+struct Case {
+  const char* name;
+  int64_t out, in;
+  double density;
+};
+
+/// Mean wall time of one call in microseconds, over enough calls for ~50 ms.
+double time_us(const std::function<void()>& f) {
+  using clock = std::chrono::steady_clock;
+  f();
+  int64_t n = 0;
+  const auto t0 = clock::now();
+  double us = 0;
+  do {
+    f();
+    ++n;
+    us = std::chrono::duration<double, std::micro>(clock::now() - t0).count();
+  } while (us < 5e4);
+  return us / static_cast<double>(n);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string json_path = "spmm_designs.json";
+  int rounds = 5;
+  bool quick = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--json=", 7) == 0) {
+      json_path = argv[i] + 7;
+    } else if (std::strncmp(argv[i], "--rounds=", 9) == 0) {
+      rounds = std::atoi(argv[i] + 9);
+    } else if (std::strcmp(argv[i], "--quick") == 0) {
+      quick = true;
+    } else {
+      std::fprintf(stderr, "bench_spmm_designs: unknown argument %s\n", argv[i]);
+      return 2;
+    }
+  }
+  if (rounds < 1) {
+    std::fprintf(stderr, "bench_spmm_designs: --rounds must be >= 1, got %d\n", rounds);
+    return 2;
+  }
+  if (!fd::avx2_active()) {
+    std::fprintf(stderr, "bench_spmm_designs: spmm_tiles needs AVX2 + FMA, not available here\n");
+    return 1;
+  }
+  if (quick) rounds = 1;
+  fk::set_num_threads(1);
+  torch::NoGradGuard no_grad;
+  std::vector<Case> cases = {{"784x300", 300, 784, 0.10}, {"784x300", 300, 784, 0.02}};
+  if (!quick) cases.insert(cases.begin(), {{"4096x4096", 4096, 4096, 0.10}, {"4096x4096", 4096, 4096, 0.02}});
+  const int64_t batch = 256, ld = fd::padded_ld(batch);
+  const std::vector<std::string> variants = {"dense", "sparse", "panels", "tiles", "tiles_t", "pack"};
+
+  std::ofstream json(json_path);
+  json << "[\n";
+  std::printf("| layer | density | dense us | sparse us | panels us | tiles us | tiles_t us | pack us | "
+              "panels+pack | tiles+pack | tiles_t | sparse_linear |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  for (size_t ci = 0; ci < cases.size(); ++ci) {
+    const Case& c = cases[ci];
+    torch::manual_seed(0);
+    const int64_t total = c.out * c.in, keep = static_cast<int64_t>(std::llround(c.density * total));
+    auto mask = torch::zeros({total}, torch::kBool);
+    mask.index_fill_(0, torch::randperm(total, torch::kLong).slice(0, 0, keep), true);
+    const auto pattern = fk::CsrPattern::from_mask(mask.view({c.out, c.in}));
+    const auto x = torch::randn({batch, c.in}), w = torch::randn({c.out, c.in}), bias = torch::randn({c.out});
+    const auto values = fk::csr_values(w, pattern).contiguous();
+    const auto& panels = pattern.panel_offsets();
+    const fd::CsrView view{pattern.rows(), pattern.cols(), pattern.row_ptr().data_ptr<int64_t>(),
+                           pattern.col_idx().data_ptr<int32_t>(), panels.data_ptr<int32_t>(), panels.size(1) - 1};
+    auto xt = torch::empty({c.in, ld}), y = torch::empty({batch, c.out}), yt = torch::empty({c.out, ld});
+    const float *v = values.data_ptr<float>(), *b = bias.data_ptr<float>();
+    fd::transpose(x.data_ptr<float>(), batch, c.in, xt.data_ptr<float>(), ld);
+    const std::map<std::string, std::function<void()>> run = {
+        {"dense", [&] { torch::linear(x, w, bias); }},
+        {"sparse", [&] { fk::sparse_linear(x, values, pattern, bias); }},
+        {"panels", [&] { fd::spmm_panels(view, v, xt.data_ptr<float>(), ld, batch, b, y.data_ptr<float>(), c.out); }},
+        {"tiles",
+         [&] { fd::spmm_tiles(view, v, xt.data_ptr<float>(), ld, batch, b, y.data_ptr<float>(), c.out, false); }},
+        {"tiles_t",
+         [&] { fd::spmm_tiles(view, v, xt.data_ptr<float>(), ld, batch, b, yt.data_ptr<float>(), ld, true); }},
+        {"pack", [&] { fd::transpose(x.data_ptr<float>(), batch, c.in, xt.data_ptr<float>(), ld); }}};
+    // The forms must agree before they are timed.
+    const auto ref = torch::linear(x, w * mask.view({c.out, c.in}), bias);
+    run.at("tiles")();
+    const bool tiles_ok = torch::allclose(y, ref, 1e-3, 1e-3);
+    run.at("panels")();
+    const bool panels_ok = torch::allclose(y, ref, 1e-3, 1e-3);
+    run.at("tiles_t")();
+    const bool tiles_t_ok = torch::allclose(yt.slice(1, 0, batch).t(), ref, 1e-3, 1e-3);
+    if (!tiles_ok || !panels_ok || !tiles_t_ok) {
+      std::fprintf(stderr, "bench_spmm_designs: %s at %.2f: a kernel disagrees with the dense product\n", c.name,
+                   c.density);
+      return 1;
+    }
+    std::map<std::string, std::vector<double>> times;
+    for (int r = 0; r < rounds; ++r)
+      for (const auto& name : variants) times[name].push_back(time_us(run.at(name)));
+    std::map<std::string, double> m;
+    for (const auto& name : variants) m[name] = median(times[name]);
+    const double dense = m["dense"];
+    std::printf("| %s | %.0f%% | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2fx | %.2fx | %.2fx | %.2fx |\n", c.name,
+                100 * c.density, dense, m["sparse"], m["panels"], m["tiles"], m["tiles_t"], m["pack"],
+                dense / (m["panels"] + m["pack"]), dense / (m["tiles"] + m["pack"]), dense / m["tiles_t"],
+                dense / m["sparse"]);
+    json << (ci ? ",\n" : "") << "  {\"layer\": \"" << c.name << "\", \"density\": " << c.density
+         << ", \"batch\": " << batch << ", \"threads\": 1, \"rounds\": " << rounds;
+    for (const auto& name : variants) json << ", \"" << name << "_us\": " << m[name];
+    json << "}";
+  }
+  json << "\n]\n";
+  std::printf("\nwrote %s\n", json_path.c_str());
+  return 0;
+}
