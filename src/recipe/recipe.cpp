@@ -3,9 +3,11 @@
 #include "frugal/recipe/binder.h"
 
 #include "frugal/data/infobatch.h"
+#include "frugal/train/models.h"
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -41,6 +43,14 @@ const std::vector<std::pair<std::string, Binding>>& sections() {
          b.bind("standardize", r.data.standardize);
          b.bind("limit", r.data.limit);
          b.bind("test_limit", r.data.test_limit);
+         b.bind("in_place", r.data.in_place);
+         b.bind("workers", r.loader.workers());
+       }},
+      {"augment",
+       [](Recipe& r, SectionBinder& b) {
+         b.bind("crop", r.augment.crop());
+         b.bind("padding", r.augment.padding());
+         b.bind("flip", r.augment.flip());
        }},
       {"model",
        [](Recipe& r, SectionBinder& b) {
@@ -275,16 +285,9 @@ void Recipe::validate() const {
               run.dist_timeout_s);
   TORCH_CHECK(run.threads >= 0, "recipe: [run] threads must be >= 0 (0 = all cores), got ",
               run.threads);
-  const std::vector<std::string> data_names = {"fashion-mnist", "idx", "cifar10", "cifar100",
-                                               "csv"};
-  TORCH_CHECK(std::find(data_names.begin(), data_names.end(), data.name) != data_names.end(),
-              "recipe: [data] name '", data.name,
-              "' is unknown (known: fashion-mnist, idx, cifar10, cifar100, csv)");
-  TORCH_CHECK(data.name == "fashion-mnist" || !data.path.empty(), "recipe: [data] path is needed for '",
-              data.name, "'");
-  TORCH_CHECK(data.limit >= 0 && data.test_limit >= 0, "recipe: [data] limits must be >= 0");
-  TORCH_CHECK(model.name == "mlp" || model.name == "cnn" || model.name == "resnet20",
-              "recipe: [model] name '", model.name, "' is unknown (known: mlp, cnn, resnet20)");
+  const auto& models = train::model_names();
+  TORCH_CHECK(std::find(models.begin(), models.end(), model.name) != models.end(),
+              "recipe: [model] name '", model.name, "' is unknown (known: ", train::model_list(), ")");
   TORCH_CHECK(!model.new_head || !model.init.empty(), "recipe: [model] new_head needs init");
   TORCH_CHECK(model.init_classes >= 0, "recipe: [model] init_classes must be >= 0");
   TORCH_CHECK(train.epochs >= 1, "recipe: [train] epochs must be >= 1, got ", train.epochs);
@@ -303,6 +306,9 @@ void Recipe::validate() const {
   TORCH_CHECK(!distill.enabled || !model.init.empty(),
               "recipe: [distill] needs a teacher: set [model] init");
   try {
+    data.validate();
+    loader.validate();
+    augment.validate_values();
     infobatch_options().validate();
     sparse_options().validate();
     prune_options().validate();

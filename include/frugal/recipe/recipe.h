@@ -6,6 +6,9 @@
 /// directory).
 
 #include "frugal/data/infobatch.h"
+#include "frugal/data/loader.h"
+#include "frugal/data/source.h"
+#include "frugal/data/transform.h"
 #include "frugal/prune/distill.h"
 #include "frugal/prune/pruner.h"
 #include "frugal/sparse/dynamic_sparsity.h"
@@ -34,33 +37,11 @@ struct RunSection {
   double dist_timeout_s = 300.0;
 };
 
-struct DataSection {
-  /// "fashion-mnist", "idx" (any MNIST-layout directory), "cifar10",
-  /// "cifar100" or "csv". Default "fashion-mnist".
-  std::string name = "fashion-mnist";
-  /// Directory (idx, cifar) or training file (csv). Default for
-  /// fashion-mnist: where Debian's dataset-fashion-mnist installs it.
-  std::string path;
-  /// csv: the test file (none: no evaluation).
-  std::string test_path;
-  /// csv: label column by header name (empty: use label_index).
-  std::string label_column;
-  /// csv: label column by index, negative from the end. Default -1 (last).
-  int64_t label_index = -1;
-  /// Train and test only on these classes (empty: all).
-  std::vector<int64_t> classes;
-  /// With `classes`: renumber them 0..k-1 in the order given. Default true.
-  bool relabel = true;
-  /// Standardize inputs with the training set's per-channel mean and std. Default true.
-  bool standardize = true;
-  /// Use only the first `limit` training samples (0: all). Default 0.
-  int64_t limit = 0;
-  /// Use only the first `test_limit` test samples (0: all). Default 0.
-  int64_t test_limit = 0;
-};
+/// The [data] section is the data area's own option struct (data/source.h).
+using DataSection = data::SourceOptions;
 
 struct ModelSection {
-  /// "mlp", "cnn" or "resnet20". Default "mlp".
+  /// "mlp", "cnn", "resnet20" or "resnet18". Default "mlp".
   std::string name = "mlp";
   /// MLP hidden widths. Default [300, 100] (LeNet-300-100).
   std::vector<int64_t> hidden = {300, 100};
@@ -180,6 +161,10 @@ struct DistillSection {
 struct Recipe {
   RunSection run;
   DataSection data;
+  /// [data] workers: the threads that assemble batches ahead of training.
+  data::LoaderOptions loader;
+  /// [augment]: random crop, padding and flip of training samples.
+  data::AugmentOptions augment;
   ModelSection model;
   TrainSection train;
   train::OptimizerSpec optimizer;
