@@ -89,7 +89,7 @@ void BM_EpochTrainer(benchmark::State& state) {
   for (auto _ : state) {
     train::Trainer trainer(torch::nn::AnyModule(model), opt, options);
     data::ShuffleSampler sampler(60000, 0);
-    trainer.fit(train_set, {}, sampler);
+    trainer.fit(train_set, data::TensorDataset{}, sampler);
   }
 }
 BENCHMARK(BM_EpochTrainer)->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->Iterations(3);

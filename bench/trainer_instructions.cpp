@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
     data::TensorDataset train_set{x, y, 10};
     train::Trainer trainer(torch::nn::AnyModule(model), opt, options);
     data::ShuffleSampler sampler(n, 0);
-    trainer.fit(train_set, {}, sampler);
+    trainer.fit(train_set, data::TensorDataset{}, sampler);
   }
   std::cout << mode << " " << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s\n";
 }

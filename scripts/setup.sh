@@ -5,7 +5,7 @@ packages=(
   build-essential cmake pkg-config
   libtorch-dev libopenblas0-openmp libgloo-dev
   libcli11-dev libtomlplusplus-dev nlohmann-json3-dev
-  gnuplot-nox zlib1g-dev
+  gnuplot-nox zlib1g-dev libpng-dev libjpeg62-turbo-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev libxsmm-dev libblas-dev
   dataset-fashion-mnist
   python3-torch pybind11-dev python3-dev python3-pytest

@@ -1,15 +1,18 @@
 // The frugal command-line program: parse, build, run. All work is in the library.
 
+#include "frugal/data/pack_source.h"
 #include "frugal/dist/data_parallel.h"
 #include "frugal/dist/launcher.h"
 #include "frugal/app/export_run.h"
 #include "frugal/recipe/recipe.h"
 #include "frugal/app/run.h"
+#include "frugal/train/progress.h"
 #include "frugal/train/report.h"
 
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -104,6 +107,16 @@ int infer_command(const std::string& run_dir, int64_t batch) {
   return 0;
 }
 
+int pack_command(const frugal::data::PackSourceOptions& options, const std::string& out_dir) {
+  frugal::train::Progress progress(true);
+  const auto files = frugal::data::pack_source(
+      options, out_dir, [&](const std::string& split, int64_t done, int64_t total) {
+        progress.count("pack " + split, done, total);
+      });
+  for (const auto& f : files) std::cout << f << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -164,6 +177,21 @@ int main(int argc, char** argv) {
   bench_infer->add_option("--samples", bench_options.samples, "test samples per pass (default all)")
       ->check(CLI::NonNegativeNumber);
 
+  auto* pack = app.add_subcommand("pack", "convert a data set into the packed on-disk format ([data] name = \"packed\")");
+  frugal::data::PackSourceOptions pack_options;
+  std::string pack_out, pack_size = "32x32";
+  pack->add_option("format", pack_options.format, "idx, cifar10, cifar100, csv or images")
+      ->required()->check(CLI::IsMember(frugal::data::pack_formats()));
+  pack->add_option("input", pack_options.input, "the source directory (idx, cifar, images) or CSV file")
+      ->required()->check(CLI::ExistingPath);
+  pack->add_option("out", pack_out, "output directory (gets train.pack and test.pack)")->required();
+  pack->add_option("--test", pack_options.test_input, "csv: the test file")->check(CLI::ExistingFile);
+  pack->add_option("--label-column", pack_options.label_column, "csv: the label column's name");
+  pack->add_option("--label-index", pack_options.label_index, "csv: the label column's index (default -1: last)");
+  pack->add_option("--size", pack_size, "images: ROWSxCOLS to resize to (default 32x32)");
+  pack->add_option("--channels", pack_options.channels, "images: 1 (grey) or 3 (RGB, default)")
+      ->check(CLI::IsMember({1, 3}));
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (*train) {
@@ -205,6 +233,17 @@ int main(int argc, char** argv) {
       return export_command(export_dir, options);
     }
     if (*infer) return infer_command(infer_dir, infer_batch);
+    if (*pack) {
+      long long rows = 0, cols = 0;
+      char extra = 0;
+      if (std::sscanf(pack_size.c_str(), "%lldx%lld%c", &rows, &cols, &extra) != 2 || rows < 1 || cols < 1) {
+        std::cerr << "frugal pack: --size expects ROWSxCOLS (e.g. 32x32), got '" << pack_size << "'\n";
+        return 2;
+      }
+      pack_options.rows = rows;
+      pack_options.cols = cols;
+      return pack_command(pack_options, pack_out);
+    }
     if (*bench_infer) {
       const auto rows = frugal::app::bench_infer_run(bench_dir, bench_options);
       std::cout << frugal::app::bench_infer_table(rows);

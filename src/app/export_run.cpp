@@ -38,7 +38,7 @@ ExportResult export_run(const std::string& run_dir, const ExportOptions& options
   recipe::DataSection data = recipe.data;
   data.limit = 256;
   data.test_limit = 1;
-  data::Splits splits = load_data(data);
+  data::Splits splits = load_data_in_memory(data, recipe.train.augment);
   recipe.model.init.clear();
   recipe.model.new_head = false;
   auto model =
@@ -122,7 +122,7 @@ Exported load_exported(const std::string& run_dir) {
     TORCH_CHECK(fs::exists(f), "infer: ", f.string(), " does not exist (run `frugal export ", run_dir, "` first)");
   auto recipe = frugal::recipe::load_recipe(config.string());
   // The full data as the run loaded it: standardization uses the train split's statistics.
-  data::Splits splits = load_data(recipe.data);
+  data::Splits splits = load_data_in_memory(recipe.data, recipe.train.augment);
   TORCH_CHECK(splits.test.size() > 0, "infer: the data of run ", run_dir, " has no test split");
   recipe.model.init.clear();
   recipe.model.new_head = false;

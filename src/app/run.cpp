@@ -2,7 +2,7 @@
 
 #include "frugal/core/checked_file.h"
 #include "frugal/data/infobatch.h"
-#include "frugal/data/readers.h"
+#include "frugal/data/source.h"
 #include "frugal/dist/data_parallel.h"
 #include "frugal/prune/distill.h"
 #include "frugal/prune/pruner.h"
@@ -19,44 +19,16 @@ namespace frugal::app {
 
 namespace fs = std::filesystem;
 
-namespace {
+data::Source load_data(const recipe::DataSection& section) { return data::open_source(section); }
 
-data::TensorDataset first(const data::TensorDataset& d, int64_t limit) {
-  if (limit <= 0 || limit >= d.size()) return d;
-  return {d.inputs.slice(0, 0, limit), d.targets.slice(0, 0, limit), d.num_classes};
-}
-
-}  // namespace
-
-data::Splits load_data(const recipe::DataSection& section) {
+data::Splits load_data_in_memory(const recipe::DataSection& section, const data::AugmentOptions& augment) {
+  const data::Source source = data::open_source(section);
+  data::SampleTransform transform;  // evaluation: the centre crop, no flip
+  transform.augment = augment;
+  transform.normalization = source.normalization;
   data::Splits splits;
-  if (section.name == "fashion-mnist") {
-    const std::string dir = section.path.empty() ? data::kFashionMnistDir : section.path;
-    TORCH_CHECK(fs::is_directory(dir), "data: Fashion-MNIST directory ", dir,
-                " does not exist (install the dataset-fashion-mnist package or set [data] path)");
-    splits = data::read_idx_dir(dir, 10);
-  } else if (section.name == "idx") {
-    splits = data::read_idx_dir(section.path, 10);
-  } else if (section.name == "cifar10" || section.name == "cifar100") {
-    splits = data::read_cifar_dir(section.path, section.name == "cifar10" ? 10 : 100);
-  } else if (section.name == "csv") {
-    data::CsvOptions options = section.csv;
-    splits.train = data::read_csv(section.path, options);
-    if (!section.test_path.empty()) {
-      options.num_classes = splits.train.num_classes;
-      splits.test = data::read_csv(section.test_path, options);
-    }
-  } else {
-    TORCH_CHECK(false, "data: unknown data set '", section.name, "'");
-  }
-  if (!section.classes.empty()) {
-    splits.train = data::filter_classes(splits.train, section.classes, section.relabel);
-    if (splits.test.size() > 0)
-      splits.test = data::filter_classes(splits.test, section.classes, section.relabel);
-  }
-  splits.train = first(splits.train, section.limit);
-  splits.test = first(splits.test, section.test_limit);
-  if (section.standardize) data::standardize(splits);
+  splits.train = data::materialize(*source.train, transform);
+  if (source.test->size() > 0) splits.test = data::materialize(*source.test, transform);
   return splits;
 }
 
@@ -129,9 +101,10 @@ nlohmann::json run_recipe(const recipe::Recipe& recipe, const RunOptions& option
   if (writer)
     core::write_file_atomically((fs::path(dir) / "config.toml").string(), recipe.to_toml() + "\n");
 
-  data::Splits splits = load_data(recipe.data);
-  const auto sample_shape = splits.train.inputs.sizes().slice(1).vec();
-  auto model = build_model(recipe, sample_shape, splits.train.num_classes);
+  const data::Source source = load_data(recipe.data);
+  const auto sample_shape = data::transformed_shape(source.train->sample_shape(), recipe.train.augment);
+  const int64_t num_classes = source.train->class_count();
+  auto model = build_model(recipe, sample_shape, num_classes);
 
   std::vector<torch::optim::OptimizerParamGroup> groups = {
       torch::optim::OptimizerParamGroup(model->parameters())};
@@ -140,6 +113,7 @@ nlohmann::json run_recipe(const recipe::Recipe& recipe, const RunOptions& option
 
   train::TrainerOptions trainer_options = recipe.train;
   trainer_options.run_dir = dir;
+  trainer_options.normalization = source.normalization;
   train::Trainer trainer(torch::nn::AnyModule(model), optimizer, trainer_options);
   if (options.resume) trainer.resume_from(checkpoint);
   if (dp) trainer.set_data_parallel(dp);
@@ -158,7 +132,7 @@ nlohmann::json run_recipe(const recipe::Recipe& recipe, const RunOptions& option
   }
   if (recipe.distill.enabled) {
     // The teacher is the unpruned starting model, frozen.
-    auto teacher = build_model(recipe, sample_shape, splits.train.num_classes);
+    auto teacher = build_model(recipe, sample_shape, num_classes);
     TORCH_CHECK(!recipe.model.new_head,
                 "recipe: [distill] needs the starting model's head (new_head = false)");
     teacher->eval();
@@ -178,12 +152,12 @@ nlohmann::json run_recipe(const recipe::Recipe& recipe, const RunOptions& option
   const data::Shard shard = dp ? dp->shard() : data::Shard{};
   std::unique_ptr<data::EpochSampler> sampler;
   if (recipe.infobatch.enabled)
-    sampler = std::make_unique<data::InfoBatchSampler>(splits.train.size(),
+    sampler = std::make_unique<data::InfoBatchSampler>(source.train->size(),
                                                        recipe.infobatch_options(), shard);
   else
-    sampler = std::make_unique<data::ShuffleSampler>(splits.train.size(), recipe.train.seed, shard);
+    sampler = std::make_unique<data::ShuffleSampler>(source.train->size(), recipe.train.seed, shard);
 
-  auto summary = trainer.fit(splits.train, splits.test, *sampler);
+  auto summary = trainer.fit(*source.train, *source.test, *sampler);
   summary["run"] = recipe.run.name;
   summary["model"] = recipe.model.spec.name;
   summary["infobatch"] = recipe.infobatch.enabled;

@@ -13,6 +13,11 @@ using namespace binder;
 bool is_csv(const Recipe& r) { return r.data.name == "csv"; }
 std::string not_csv(const Recipe& r) { return "data set '" + r.data.name + "' is not a csv file"; }
 
+bool reads_in_place(const Recipe& r) {
+  return r.data.name == "idx" || r.data.name == "fashion-mnist" || r.data.name == "cifar10" || r.data.name == "cifar100";
+}
+std::string not_in_place(const Recipe& r) { return "data set '" + r.data.name + "' cannot be read in place"; }
+
 bool is_mlp(const Recipe& r) { return r.model.spec.name == "mlp"; }
 std::string not_mlp(const Recipe& r) { return "model '" + r.model.spec.name + "' has no hidden widths"; }
 
@@ -27,16 +32,22 @@ std::vector<RecipeKey> declare_keys() {
       field_key("run", "progress", FRUGAL_FIELD(train.progress)),
       field_key("run", "dist_timeout_s", FRUGAL_FIELD(run.dist_timeout_s), above(0)),
 
-      name_key("data", "name", FRUGAL_FIELD(data.name), data_set_names()),
+      name_key("data", "name", FRUGAL_FIELD(data.name), data::source_names()),
       field_key("data", "path", FRUGAL_FIELD(data.path)),
       only_if(field_key("data", "test_path", FRUGAL_FIELD(data.test_path)), is_csv, not_csv),
-      only_if(field_key("data", "label_column", FRUGAL_FIELD(data.csv.label_column)), is_csv, not_csv),
-      only_if(field_key("data", "label_index", FRUGAL_FIELD(data.csv.label_index)), is_csv, not_csv),
+      only_if(field_key("data", "label_column", FRUGAL_FIELD(data.label_column)), is_csv, not_csv),
+      only_if(field_key("data", "label_index", FRUGAL_FIELD(data.label_index)), is_csv, not_csv),
       field_key("data", "classes", FRUGAL_FIELD(data.classes)),
       field_key("data", "relabel", FRUGAL_FIELD(data.relabel)),
       field_key("data", "standardize", FRUGAL_FIELD(data.standardize)),
       field_key("data", "limit", FRUGAL_FIELD(data.limit), at_least(0)),
       field_key("data", "test_limit", FRUGAL_FIELD(data.test_limit), at_least(0)),
+      only_if(field_key("data", "in_place", FRUGAL_FIELD(data.in_place)), reads_in_place, not_in_place),
+      field_key("data", "workers", FRUGAL_FIELD(train.loader.workers()), at_least(-1)),
+
+      field_key("augment", "crop", FRUGAL_FIELD(train.augment.crop()), at_least(0)),
+      field_key("augment", "padding", FRUGAL_FIELD(train.augment.padding()), at_least(0)),
+      field_key("augment", "flip", FRUGAL_FIELD(train.augment.flip())),
 
       name_key("model", "name", FRUGAL_FIELD(model.spec.name), train::model_names()),
       only_if(field_key("model", "hidden", FRUGAL_FIELD(model.spec.hidden)), is_mlp, not_mlp),
@@ -121,11 +132,6 @@ std::vector<RecipeKey> declare_keys() {
 }
 
 }  // namespace
-
-const std::vector<std::string>& data_set_names() {
-  static const std::vector<std::string> names = {"fashion-mnist", "idx", "cifar10", "cifar100", "csv"};
-  return names;
-}
 
 const std::vector<RecipeKey>& recipe_keys() {
   static const std::vector<RecipeKey> keys = declare_keys();

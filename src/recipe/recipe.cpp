@@ -5,6 +5,7 @@
 
 #include <c10/util/Exception.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -152,6 +153,8 @@ void Recipe::validate() const {
   try {
     optimizer.validate();
     train.validate();
+    data.validate();
+    train.augment.validate_values();
     infobatch_options().validate();
     sparse_options().validate();
     prune.options.validate();

@@ -86,21 +86,25 @@ TORCH_MODULE(BasicBlock);
 
 }  // namespace
 
-ResNetImpl::ResNetImpl(int64_t in_channels, int64_t num_classes, int64_t blocks_per_stage) {
+ResNetImpl::ResNetImpl(int64_t in_channels, int64_t num_classes, int64_t blocks_per_stage,
+                       std::vector<int64_t> widths) {
+  TORCH_CHECK(!widths.empty() && blocks_per_stage >= 1, "resnet: needs at least one stage and block");
   features_ = register_module("features", nn::Sequential());
-  features_->push_back(kernels::MaskedConv2d(nn::Conv2dOptions(in_channels, 16, 3).padding(1).bias(false)));
-  features_->push_back(nn::BatchNorm2d(16));
+  features_->push_back(
+      kernels::MaskedConv2d(nn::Conv2dOptions(in_channels, widths[0], 3).padding(1).bias(false)));
+  features_->push_back(nn::BatchNorm2d(widths[0]));
   features_->push_back(nn::ReLU());
-  int64_t width = 16;
-  for (int64_t stage_width : {16, 32, 64}) {
+  int64_t width = widths[0];
+  for (size_t stage = 0; stage < widths.size(); ++stage) {
     for (int64_t b = 0; b < blocks_per_stage; ++b) {
-      const int64_t stride = (b == 0 && stage_width != 16) ? 2 : 1;
-      features_->push_back(BasicBlock(width, stage_width, stride));
-      width = stage_width;
+      const int64_t stride = (b == 0 && stage > 0) ? 2 : 1;
+      features_->push_back(BasicBlock(width, widths[stage], stride));
+      width = widths[stage];
     }
   }
   features_->push_back(nn::AdaptiveAvgPool2d(1));
-  head_ = register_module("head", kernels::MaskedLinear(64, num_classes));
+  features_out_ = width;
+  head_ = register_module("head", kernels::MaskedLinear(width, num_classes));
 }
 
 torch::Tensor ResNetImpl::forward(torch::Tensor x) {
@@ -108,12 +112,18 @@ torch::Tensor ResNetImpl::forward(torch::Tensor x) {
 }
 
 void ResNetImpl::replace_head(int64_t num_classes) {
-  head_ = replace_module("head", kernels::MaskedLinear(64, num_classes));
+  head_ = replace_module("head", kernels::MaskedLinear(features_out_, num_classes));
 }
 
 const std::vector<std::string>& model_names() {
-  static const std::vector<std::string> names = {"mlp", "cnn", "resnet20"};
+  static const std::vector<std::string> names = {"mlp", "cnn", "resnet20", "resnet18"};
   return names;
+}
+
+std::string model_list() {
+  std::string out;
+  for (const auto& name : model_names()) out += (out.empty() ? "" : ", ") + name;
+  return out;
 }
 
 std::shared_ptr<Classifier> build_model(const ModelSpec& spec) {
@@ -129,7 +139,9 @@ std::shared_ptr<Classifier> build_model(const ModelSpec& spec) {
               "' needs square image inputs [channels, side, side], got ", c10::IntArrayRef(s));
   if (spec.name == "cnn") return std::make_shared<SmallCnnImpl>(s[0], s[1], spec.num_classes);
   if (spec.name == "resnet20") return std::make_shared<ResNetImpl>(s[0], spec.num_classes);
-  TORCH_CHECK(false, "model: unknown name '", spec.name, "' (known: mlp, cnn, resnet20)");
+  if (spec.name == "resnet18")
+    return std::make_shared<ResNetImpl>(s[0], spec.num_classes, 2, std::vector<int64_t>{64, 128, 256, 512});
+  TORCH_CHECK(false, "model: unknown name '", spec.name, "' (known: ", model_list(), ")");
 }
 
 }  // namespace frugal::train

@@ -10,6 +10,8 @@
 
 #include <torch/torch.h>
 
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -39,6 +41,13 @@ double machine_load_average() {
   double load = 0.0;
   std::ifstream("/proc/loadavg") >> load;
   return load;
+}
+
+/// The process's peak resident memory so far, in MiB (Linux reports KiB).
+double peak_rss_mb() {
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
 /// Keeps the metrics lines of epochs before `epoch` (for a resumed run).
@@ -80,6 +89,7 @@ void TrainerOptions::validate() const {
   TORCH_CHECK(checkpoint_every >= 1, "train: checkpoint_every must be >= 1, got ", checkpoint_every);
   TORCH_CHECK(eval_every >= 1, "train: eval_every must be >= 1, got ", eval_every);
   schedule.validate();
+  loader.validate();
 }
 
 Trainer::Trainer(torch::nn::AnyModule model, std::shared_ptr<torch::optim::Optimizer> optimizer,
@@ -107,15 +117,31 @@ void Trainer::resume_from(const std::string& checkpoint) {
   resume_path_ = checkpoint;
 }
 
-void Trainer::save_checkpoint(data::EpochSampler& sampler) const {
-  torch::serialize::OutputArchive archive, model, optimizer, sampler_archive;
+void Trainer::write_model(torch::serialize::OutputArchive& archive) const {
+  torch::serialize::OutputArchive model;
   model_.ptr()->save(model);
+  archive.write("model", model);
+  for (const auto& hook : hooks_) {
+    torch::serialize::OutputArchive hook_archive;
+    hook->save(hook_archive);
+    archive.write("hook." + hook->name(), hook_archive);
+  }
+}
+
+void Trainer::save_model() const {
+  // The final model carries the hooks' state (masks, union masks) beside the weights.
+  torch::serialize::OutputArchive archive;
+  write_model(archive);
+  core::save_checked(archive, (fs::path(options_.run_dir) / "model.pt").string());
+}
+
+void Trainer::save_checkpoint(data::EpochSampler& sampler) const {
+  torch::serialize::OutputArchive archive, optimizer, sampler_archive;
+  write_model(archive);
   optimizer_->save(optimizer);
   sampler.save(sampler_archive);
-  archive.write("model", model);
   archive.write("optimizer", optimizer);
   archive.write("sampler", sampler_archive);
-  write_hook_states(archive);
   archive.write("progress", torch::tensor({next_epoch_, step_, samples_forwarded_}));
   archive.write("wall_s", torch::tensor(wall_s_, torch::kDouble));
   // The last evaluation, so that resuming a finished run reports it again.
@@ -123,14 +149,6 @@ void Trainer::save_checkpoint(data::EpochSampler& sampler) const {
                                        evaluated_ ? 1.0 : 0.0},
                                       torch::kDouble));
   core::save_checked(archive, (fs::path(options_.run_dir) / "checkpoint.pt").string());
-}
-
-void Trainer::write_hook_states(torch::serialize::OutputArchive& archive) const {
-  for (const auto& hook : hooks_) {
-    torch::serialize::OutputArchive hook_archive;
-    hook->save(hook_archive);
-    archive.write("hook." + hook->name(), hook_archive);
-  }
 }
 
 void Trainer::load_checkpoint(data::EpochSampler& sampler) {
@@ -161,7 +179,7 @@ void Trainer::load_checkpoint(data::EpochSampler& sampler) {
   evaluated_ = eval[3].item<double>() != 0.0;
 }
 
-EvalResult Trainer::evaluate(const data::TensorDataset& data, const StepInfo& info) {
+EvalResult Trainer::evaluate(const data::IndexedDataset& data, const StepInfo& info) {
   torch::NoGradGuard no_grad;
   auto& module = *model_.ptr();
   module.eval();
@@ -172,11 +190,15 @@ EvalResult Trainer::evaluate(const data::TensorDataset& data, const StepInfo& in
   // Each rank evaluates a contiguous shard; the sums are reduced below.
   const int64_t world = dp_ ? dp_->world_size() : 1, rank = dp_ ? dp_->rank() : 0;
   const int64_t first = n * rank / world, last = n * (rank + 1) / world;
-  for (int64_t start = first; start < last; start += options_.eval_batch_size) {
-    const int64_t end = std::min(last, start + options_.eval_batch_size);
-    auto x = data.inputs.slice(0, start, end);
-    auto y = data.targets.slice(0, start, end);
-    auto logits = model_.forward(x);
+  data::SampleTransform transform;
+  transform.augment = options_.augment;  // evaluation: the centre crop, no flip
+  transform.normalization = options_.normalization;
+  data::BatchLoader loader(data, torch::arange(first, last, torch::kLong), options_.eval_batch_size,
+                           transform, options_.loader);
+  for (int64_t b = 0; b < loader.batches(); ++b) {
+    const auto batch = loader.next();
+    const auto& y = batch.targets;
+    auto logits = model_.forward(batch.inputs);
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, y,
                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
@@ -193,206 +215,230 @@ EvalResult Trainer::evaluate(const data::TensorDataset& data, const StepInfo& in
   return {loss_sum / std::max<int64_t>(n, 1), static_cast<double>(correct) / std::max<int64_t>(n, 1)};
 }
 
-nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::TensorDataset& test,
-                            data::EpochSampler& sampler) {
+/// What one fit() call carries from its start through its epochs to its outputs.
+struct Trainer::Run {
+  core::ThreadPlan threads;
+  int64_t world = 1;
+  int64_t local_batch = 0;
+  int64_t planned_steps = 0;
+  bool writer = true;
+  bool write_files = false;
+  std::vector<double> base_lrs;
+  std::ofstream metrics;
+  Progress progress{false};
+
+  void log_line(const nlohmann::json& record) {
+    if (!metrics.is_open()) return;
+    metrics << record.dump() << '\n';
+    metrics.flush();
+  }
+};
+
+void Trainer::begin_run(Run& run, const data::IndexedDataset& train, const data::IndexedDataset& test,
+                        data::EpochSampler& sampler) {
   TORCH_CHECK(train.size() > 0, "train: the training set is empty");
+  options_.augment.validate(train.sample_shape());
+  TORCH_CHECK(test.size() == 0 || test.sample_shape() == train.sample_shape(),
+              "train: test samples ", c10::IntArrayRef(test.sample_shape()),
+              " do not have the training samples' shape ", c10::IntArrayRef(train.sample_shape()));
   TORCH_CHECK(sampler.size() == train.size(), "train: the sampler covers ", sampler.size(),
               " samples, the training set has ", train.size());
   const auto sampler_epochs = sampler.epochs();
   TORCH_CHECK(!sampler_epochs || *sampler_epochs == options_.epochs, "train: the sampler plans ",
               sampler_epochs.value_or(0), " epochs (InfoBatchOptions epochs) but the trainer runs ",
               options_.epochs, " (TrainerOptions::epochs); build both from one value");
-  const core::ThreadPlan threads = core::set_threads(options_.threads);
-  const int64_t world = dp_ ? dp_->world_size() : 1;
-  TORCH_CHECK(options_.batch_size % world == 0, "train: batch_size ", options_.batch_size,
-              " does not split evenly over ", world, " processes");
-  const int64_t local_batch = options_.batch_size / world;
-  const bool writer = !dp_ || dp_->is_writer();
-  const bool write_files = !options_.run_dir.empty() && writer;
-  if (write_files) fs::create_directories(options_.run_dir);
+  run.threads = core::set_threads(options_.threads);
+  run.world = dp_ ? dp_->world_size() : 1;
+  TORCH_CHECK(options_.batch_size % run.world == 0, "train: batch_size ", options_.batch_size,
+              " does not split evenly over ", run.world, " processes");
+  run.local_batch = options_.batch_size / run.world;
+  run.writer = !dp_ || dp_->is_writer();
+  run.write_files = !options_.run_dir.empty() && run.writer;
+  if (run.write_files) fs::create_directories(options_.run_dir);
   const std::string metrics_path = (fs::path(options_.run_dir) / "metrics.jsonl").string();
-
-  const int64_t epochs = options_.epochs;
   const int64_t full_batches = (train.size() + options_.batch_size - 1) / options_.batch_size;
-  const int64_t planned_steps = epochs * full_batches;
+  run.planned_steps = options_.epochs * full_batches;
 
-  std::ofstream metrics;
-  auto log_line = [&](const nlohmann::json& record) {
-    if (!metrics.is_open()) return;
-    metrics << record.dump() << '\n';
-    metrics.flush();
-  };
   TrainContext context;
   context.model = model_.ptr().get();
   context.optimizer = optimizer_.get();
-  context.epochs = epochs;
-  context.planned_steps = planned_steps;
+  context.epochs = options_.epochs;
+  context.planned_steps = run.planned_steps;
   context.seed = options_.seed;
-  context.log_event = log_line;
+  context.log_event = [&run](const nlohmann::json& record) { run.log_line(record); };
   for (auto& hook : hooks_) hook->on_train_begin(context);
   // Read after the hooks: a hook may add its own parameter group (pruning scores).
-  std::vector<double> base_lrs;
-  for (auto& group : optimizer_->param_groups()) base_lrs.push_back(group.options().get_lr());
+  for (auto& group : optimizer_->param_groups()) run.base_lrs.push_back(group.options().get_lr());
 
   if (!resume_path_.empty()) load_checkpoint(sampler);
   if (dp_) dp_->broadcast_from_root(shared_tensors(*model_.ptr(), *optimizer_), "start-up broadcast");
-  if (write_files) {
+  if (run.write_files) {
     if (resume_path_.empty())
       std::ofstream(metrics_path, std::ios::trunc).close();
     else
       truncate_metrics(metrics_path, next_epoch_);
-    metrics.open(metrics_path, std::ios::app);
+    run.metrics.open(metrics_path, std::ios::app);
   }
+  run.progress = Progress(options_.progress && run.writer);
+  model_.ptr()->train();
+}
 
-  Progress progress(options_.progress && writer);
-  auto& module = *model_.ptr();
-  module.train();
-
-  for (int64_t epoch = next_epoch_; epoch < epochs; ++epoch) {
-    const auto epoch_start = std::chrono::steady_clock::now();
-    // Anything drawing from the global generator (dropout, user code) is
-    // reproducible per epoch, so a resumed run equals an uninterrupted one.
-    torch::manual_seed(core::mix_seed(options_.seed, static_cast<uint64_t>(epoch), 1));
-    auto bookkeeping_start = std::chrono::steady_clock::now();
-    sampler.begin_epoch(epoch);
-    double bookkeeping_s = seconds_since(bookkeeping_start);
-    const auto& order = sampler.order();
-    const auto order_tensor =
-        torch::from_blob(const_cast<int32_t*>(order.data()),
-                         {static_cast<int64_t>(order.size())}, torch::kInt)
-            .to(torch::kLong);
-    const int64_t batches = sampler.batches(local_batch);
-    for (auto& hook : hooks_) hook->on_epoch_begin(epoch);
-
-    double loss_sum = 0.0;
-    int64_t epoch_samples = 0;
-    for (int64_t b = 0; b < batches; ++b) {
-      StepInfo info;
-      info.step = step_;
-      info.epoch = epoch;
-      info.progress = (static_cast<double>(epoch) + static_cast<double>(b) / batches) / epochs;
-      info.planned_steps = planned_steps;
-      set_learning_rates(*optimizer_, base_lrs, lr_factor(options_.schedule, info.progress, epochs));
-
-      data::IndexedBatch batch;
-      batch.indices = order_tensor.slice(0, b * local_batch,
-                                         std::min<int64_t>((b + 1) * local_batch,
-                                                           order_tensor.size(0)));
-      const auto device_indices = batch.indices.to(train.inputs.device());
-      batch.inputs = train.inputs.index_select(0, device_indices);
-      batch.targets = train.targets.index_select(0, device_indices);
-      batch.weights = sampler.weights_of(batch.indices).to(train.inputs.device());
-
-      for (auto& hook : hooks_) hook->before_forward(true, info);
-      optimizer_->zero_grad();
-      auto logits = model_.forward(batch.inputs);
-      auto losses = sample_loss_(logits, batch);
-      auto loss = (batch.weights * losses).mean();
-      for (auto& hook : hooks_) {
-        auto reg = hook->regularizer(info);
-        if (reg.defined()) loss = loss + reg;
-      }
-      const double loss_value = loss.item<double>();
-      TORCH_CHECK(std::isfinite(loss_value), "training loss became ", loss_value, " at epoch ",
-                  epoch, ", step ", step_,
-                  " (try a lower learning rate); the last good checkpoint is kept");
-      loss.backward();
-      for (auto& hook : hooks_) hook->before_step(info);
-      if (dp_) dp_->average_gradients(stepped_tensors(*model_.ptr(), *optimizer_), step_);
-      optimizer_->step();
-      for (auto& hook : hooks_) hook->after_step(info);
-
-      bookkeeping_start = std::chrono::steady_clock::now();
-      if (dp_) {
-        const auto [all_indices, all_losses] = dp_->gather_scores(batch.indices, losses.detach(), step_);
-        sampler.update_scores(all_indices, all_losses);
-      } else {
-        sampler.update_scores(batch.indices, losses.detach());
-      }
-      bookkeeping_s += seconds_since(bookkeeping_start);
-
-      loss_sum += loss_value * batch.indices.size(0);
-      epoch_samples += batch.indices.size(0);
-      ++step_;
-      const double elapsed = seconds_since(epoch_start);
-      const double rate = epoch_samples / std::max(elapsed, 1e-9);
-      const double eta = elapsed / (b + 1) * (batches - b - 1) +
-                         (wall_s_ + elapsed) / (epoch + 1) * (epochs - epoch - 1);
-      progress.step(epoch, epochs, b, batches, loss_sum / epoch_samples,
-                    static_cast<double>(sampler.kept()) / sampler.size(), rate, eta);
-    }
-    if (dp_) {
-      // The epoch over all ranks; buffers (batch-norm statistics) from rank 0,
-      // so that every rank evaluates and saves the same model.
-      const auto sums = dp_->sum({loss_sum, static_cast<double>(epoch_samples)},
-                                 "metrics of epoch " + std::to_string(epoch));
-      loss_sum = sums[0];
-      epoch_samples = static_cast<int64_t>(sums[1]);
-      dp_->broadcast_from_root(model_.ptr()->buffers(), "buffer broadcast after epoch " + std::to_string(epoch));
-      dp_->check_identical(stepped_tensors(*model_.ptr(), *optimizer_),
-                           "parameters after epoch " + std::to_string(epoch));
-    }
-    const double train_s = seconds_since(epoch_start);
-    samples_forwarded_ += epoch_samples;
-
-    StepInfo end_info;
-    end_info.step = step_;
-    end_info.epoch = epoch;
-    end_info.progress = static_cast<double>(epoch + 1) / epochs;
-    end_info.planned_steps = planned_steps;
-    const auto eval_start = std::chrono::steady_clock::now();
-    const bool last_epoch = epoch + 1 == epochs;
-    const bool evaluate_now = test.size() > 0 && (last_epoch || (epoch + 1) % options_.eval_every == 0);
-    if (evaluate_now) {
-      last_eval_ = evaluate(test, end_info);
-      best_accuracy_ = std::max(best_accuracy_, last_eval_.accuracy);
-      evaluated_ = true;
-    }
-    const double eval_s = seconds_since(eval_start);
-    wall_s_ += seconds_since(epoch_start);
-
-    nlohmann::json record = {
-        {"epoch", epoch},
-        {"train_loss", loss_sum / std::max<int64_t>(epoch_samples, 1)},
-        {"kept", sampler.kept()},
-        {"kept_share", static_cast<double>(sampler.kept()) / sampler.size()},
-        {"samples_forwarded", samples_forwarded_},
-        {"steps", step_},
-        {"lr", optimizer_->param_groups()[0].options().get_lr()},
-        {"train_s", train_s},
-        {"eval_s", eval_s},
-        {"bookkeeping_s", bookkeeping_s},
-        {"wall_s", wall_s_},
-        {"load_avg", machine_load_average()}};
-    if (dp_) record["comm_s"] = dp_->comm_s();
-    max_load_ = std::max(max_load_, record["load_avg"].get<double>());
-    if (evaluate_now) {
-      record["test_loss"] = last_eval_.loss;
-      record["test_acc"] = last_eval_.accuracy;
-    }
-    for (auto& hook : hooks_) hook->on_epoch_end(epoch, record);
-    next_epoch_ = epoch + 1;
-    log_line(record);
-    char accuracy[32] = "-";
-    if (evaluate_now) std::snprintf(accuracy, sizeof accuracy, "%.2f%%", 100.0 * last_eval_.accuracy);
-    char line[256];
-    std::snprintf(line, sizeof line,
-                  "epoch %lld/%lld  loss %.4f  test acc %s  kept %.0f%%  %.1f s  (total %s)",
-                  static_cast<long long>(epoch + 1), static_cast<long long>(epochs),
-                  record["train_loss"].get<double>(), accuracy,
-                  100.0 * record["kept_share"].get<double>(), train_s + eval_s,
-                  format_duration(wall_s_).c_str());
-    progress.epoch_line(line);
-    if (write_files && options_.checkpoint &&
-        (last_epoch || (epoch + 1) % options_.checkpoint_every == 0))
-      save_checkpoint(sampler);
+double Trainer::train_step(const data::IndexedBatch& batch, const StepInfo& info,
+                           data::EpochSampler& sampler, double& bookkeeping_s) {
+  for (auto& hook : hooks_) hook->before_forward(true, info);
+  optimizer_->zero_grad();
+  auto logits = model_.forward(batch.inputs);
+  auto losses = sample_loss_(logits, batch);
+  auto loss = (batch.weights * losses).mean();
+  for (auto& hook : hooks_) {
+    auto reg = hook->regularizer(info);
+    if (reg.defined()) loss = loss + reg;
   }
+  const double loss_value = loss.item<double>();
+  TORCH_CHECK(std::isfinite(loss_value), "training loss became ", loss_value, " at epoch ",
+              info.epoch, ", step ", info.step,
+              " (try a lower learning rate); the last good checkpoint is kept");
+  loss.backward();
+  for (auto& hook : hooks_) hook->before_step(info);
+  if (dp_) dp_->average_gradients(stepped_tensors(*model_.ptr(), *optimizer_), info.step);
+  optimizer_->step();
+  for (auto& hook : hooks_) hook->after_step(info);
 
+  const auto bookkeeping_start = std::chrono::steady_clock::now();
+  if (dp_) {
+    const auto [all_indices, all_losses] = dp_->gather_scores(batch.indices, losses.detach(), info.step);
+    sampler.update_scores(all_indices, all_losses);
+  } else {
+    sampler.update_scores(batch.indices, losses.detach());
+  }
+  bookkeeping_s += seconds_since(bookkeeping_start);
+  return loss_value;
+}
+
+void Trainer::train_epoch(Run& run, int64_t epoch, const data::IndexedDataset& train,
+                          const data::IndexedDataset& test, data::EpochSampler& sampler) {
+  const int64_t epochs = options_.epochs;
+  const auto epoch_start = std::chrono::steady_clock::now();
+  // Anything drawing from the global generator (dropout, user code) is
+  // reproducible per epoch, so a resumed run equals an uninterrupted one.
+  torch::manual_seed(core::mix_seed(options_.seed, static_cast<uint64_t>(epoch), 1));
+  auto bookkeeping_start = std::chrono::steady_clock::now();
+  sampler.begin_epoch(epoch);
+  double bookkeeping_s = seconds_since(bookkeeping_start);
+  const auto& order = sampler.order();
+  const auto order_tensor =
+      torch::from_blob(const_cast<int32_t*>(order.data()), {static_cast<int64_t>(order.size())},
+                       torch::kInt)
+          .to(torch::kLong);
+  data::SampleTransform transform;
+  transform.augment = options_.augment;
+  transform.normalization = options_.normalization;
+  transform.train = true;
+  transform.seed = options_.seed;
+  transform.epoch = epoch;
+  // Workers assemble the next batches while this thread trains.
+  data::BatchLoader loader(train, order_tensor, run.local_batch, transform, options_.loader);
+  const int64_t batches = loader.batches();
+  for (auto& hook : hooks_) hook->on_epoch_begin(epoch);
+
+  double loss_sum = 0.0;
+  int64_t epoch_samples = 0;
+  for (int64_t b = 0; b < batches; ++b) {
+    StepInfo info;
+    info.step = step_;
+    info.epoch = epoch;
+    info.progress = (static_cast<double>(epoch) + static_cast<double>(b) / batches) / epochs;
+    info.planned_steps = run.planned_steps;
+    set_learning_rates(*optimizer_, run.base_lrs, lr_factor(options_.schedule, info.progress, epochs));
+
+    data::IndexedBatch batch = loader.next();
+    batch.weights = sampler.weights_of(batch.indices);
+
+    const double loss_value = train_step(batch, info, sampler, bookkeeping_s);
+    loss_sum += loss_value * batch.indices.size(0);
+    epoch_samples += batch.indices.size(0);
+    ++step_;
+    const double elapsed = seconds_since(epoch_start);
+    const double rate = epoch_samples / std::max(elapsed, 1e-9);
+    const double eta = elapsed / (b + 1) * (batches - b - 1) +
+                       (wall_s_ + elapsed) / (epoch + 1) * (epochs - epoch - 1);
+    run.progress.step(epoch, epochs, b, batches, loss_sum / epoch_samples,
+                      static_cast<double>(sampler.kept()) / sampler.size(), rate, eta);
+  }
+  if (dp_) {
+    // The epoch over all ranks; buffers (batch-norm statistics) from rank 0,
+    // so that every rank evaluates and saves the same model.
+    const auto sums = dp_->sum({loss_sum, static_cast<double>(epoch_samples)},
+                               "metrics of epoch " + std::to_string(epoch));
+    loss_sum = sums[0];
+    epoch_samples = static_cast<int64_t>(sums[1]);
+    dp_->broadcast_from_root(model_.ptr()->buffers(), "buffer broadcast after epoch " + std::to_string(epoch));
+    dp_->check_identical(stepped_tensors(*model_.ptr(), *optimizer_),
+                         "parameters after epoch " + std::to_string(epoch));
+  }
+  const double train_s = seconds_since(epoch_start);
+  samples_forwarded_ += epoch_samples;
+
+  StepInfo end_info;
+  end_info.step = step_;
+  end_info.epoch = epoch;
+  end_info.progress = static_cast<double>(epoch + 1) / epochs;
+  end_info.planned_steps = run.planned_steps;
+  const auto eval_start = std::chrono::steady_clock::now();
+  const bool last_epoch = epoch + 1 == epochs;
+  const bool evaluate_now = test.size() > 0 && (last_epoch || (epoch + 1) % options_.eval_every == 0);
+  if (evaluate_now) {
+    last_eval_ = evaluate(test, end_info);
+    best_accuracy_ = std::max(best_accuracy_, last_eval_.accuracy);
+    evaluated_ = true;
+  }
+  const double eval_s = seconds_since(eval_start);
+  wall_s_ += seconds_since(epoch_start);
+
+  nlohmann::json record = {
+      {"epoch", epoch},
+      {"train_loss", loss_sum / std::max<int64_t>(epoch_samples, 1)},
+      {"kept", sampler.kept()},
+      {"kept_share", static_cast<double>(sampler.kept()) / sampler.size()},
+      {"samples_forwarded", samples_forwarded_},
+      {"steps", step_},
+      {"lr", optimizer_->param_groups()[0].options().get_lr()},
+      {"train_s", train_s},
+      {"eval_s", eval_s},
+      {"bookkeeping_s", bookkeeping_s},
+      {"wall_s", wall_s_},
+      {"load_avg", machine_load_average()}};
+  if (dp_) record["comm_s"] = dp_->comm_s();
+  max_load_ = std::max(max_load_, record["load_avg"].get<double>());
+  if (evaluate_now) {
+    record["test_loss"] = last_eval_.loss;
+    record["test_acc"] = last_eval_.accuracy;
+  }
+  for (auto& hook : hooks_) hook->on_epoch_end(epoch, record);
+  next_epoch_ = epoch + 1;
+  run.log_line(record);
+  char accuracy[32] = "-";
+  if (evaluate_now) std::snprintf(accuracy, sizeof accuracy, "%.2f%%", 100.0 * last_eval_.accuracy);
+  char line[256];
+  std::snprintf(line, sizeof line,
+                "epoch %lld/%lld  loss %.4f  test acc %s  kept %.0f%%  %.1f s  (total %s)",
+                static_cast<long long>(epoch + 1), static_cast<long long>(epochs),
+                record["train_loss"].get<double>(), accuracy,
+                100.0 * record["kept_share"].get<double>(), train_s + eval_s,
+                format_duration(wall_s_).c_str());
+  run.progress.epoch_line(line);
+  if (run.write_files && options_.checkpoint &&
+      (last_epoch || (epoch + 1) % options_.checkpoint_every == 0))
+    save_checkpoint(sampler);
+}
+
+nlohmann::json Trainer::finish_run(Run& run, const data::IndexedDataset& train) {
+  const int64_t epochs = options_.epochs;
   nlohmann::json summary = {
       {"epochs", epochs},
-      {"threads", threads.threads},
-      {"intra_op_threads", threads.intra_op},
-      {"blas", core::to_string(threads.blas_threading)},
+      {"threads", run.threads.threads},
+      {"intra_op_threads", run.threads.intra_op},
+      {"blas", core::to_string(run.threads.blas_threading)},
       {"train_samples", train.size()},
       {"samples_forwarded", samples_forwarded_},
       {"full_data_samples", epochs * train.size()},
@@ -402,7 +448,8 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
       {"wall_s", wall_s_},
       {"cores", static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()))},
       {"max_load_avg", max_load_},
-      {"world_size", world}};
+      {"peak_rss_mb", peak_rss_mb()},
+      {"world_size", run.world}};
   if (dp_) summary["comm_s"] = dp_->comm_s();
   if (evaluated_) {
     summary["test_acc"] = last_eval_.accuracy;
@@ -410,17 +457,21 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
     summary["best_test_acc"] = best_accuracy_;
   }
   for (auto& hook : hooks_) hook->on_train_end(summary);
-  if (write_files) {
-    // The final model carries the hooks' state (masks, union masks) beside the weights.
-    torch::serialize::OutputArchive archive, model;
-    model_.ptr()->save(model);
-    archive.write("model", model);
-    write_hook_states(archive);
-    core::save_checked(archive, (fs::path(options_.run_dir) / "model.pt").string());
+  if (run.write_files) {
+    save_model();
     core::write_file_atomically((fs::path(options_.run_dir) / "summary.json").string(),
                                 summary.dump(2) + "\n");
   }
   return summary;
+}
+
+nlohmann::json Trainer::fit(const data::IndexedDataset& train, const data::IndexedDataset& test,
+                            data::EpochSampler& sampler) {
+  Run run;  // hooks keep its log_event for the whole fit
+  begin_run(run, train, test, sampler);
+  for (int64_t epoch = next_epoch_; epoch < options_.epochs; ++epoch)
+    train_epoch(run, epoch, train, test, sampler);
+  return finish_run(run, train);
 }
 
 }  // namespace frugal::train

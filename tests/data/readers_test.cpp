@@ -91,10 +91,9 @@ Bytes pattern(size_t n, uint32_t seed) {
   return out;
 }
 
+/// The bytes as the readers keep them (uint8; batches scale them by 1/255).
 torch::Tensor scaled(const Bytes& bytes) {
-  auto t = torch::empty({static_cast<int64_t>(bytes.size())}, torch::kFloat);
-  for (size_t i = 0; i < bytes.size(); ++i) t[i] = static_cast<float>(bytes[i]) / 255.0f;
-  return t;
+  return torch::tensor(std::vector<int64_t>(bytes.begin(), bytes.end())).to(torch::kUInt8);
 }
 
 using frugal_test::error_of;
@@ -117,9 +116,9 @@ class IdxReader : public TempFiles {
 TEST_F(IdxReader, RoundTripsRawFilesExactly) {
   auto data = read_idx(write("img", idx_images(5, 3, 4, pixels_)), write("lab", idx_labels(labels_)));
   EXPECT_EQ(data.inputs.sizes(), (std::vector<int64_t>{5, 1, 3, 4}));
-  EXPECT_EQ(data.inputs.scalar_type(), torch::kFloat);
+  EXPECT_EQ(data.inputs.scalar_type(), torch::kByte);
   EXPECT_TRUE(torch::equal(data.inputs.flatten(), scaled(pixels_)));
-  EXPECT_EQ(data.inputs[1][0][2][3].item<float>(), pixels_[12 + 2 * 4 + 3] / 255.0f);
+  EXPECT_EQ(data.inputs[1][0][2][3].item<uint8_t>(), pixels_[12 + 2 * 4 + 3]);
   EXPECT_EQ(data.targets.scalar_type(), torch::kLong);
   EXPECT_TRUE(torch::equal(data.targets, torch::tensor({3, 0, 9, 1, 3}, torch::kLong)));
   EXPECT_EQ(data.num_classes, 10);
@@ -297,7 +296,7 @@ TEST_F(CifarReader, Cifar10ConcatenatesFilesInOrderChannelMajor) {
   EXPECT_TRUE(torch::equal(d.inputs[1].flatten(), scaled(pattern(3072, 11))));
   EXPECT_TRUE(torch::equal(d.inputs[2].flatten(), scaled(pattern(3072, 20))));
   // Byte 1 + 1024 + 32 * 5 + 7 of a record is green, row 5, column 7.
-  EXPECT_EQ(d.inputs[0][1][5][7].item<float>(), pattern(3072, 10)[1024 + 32 * 5 + 7] / 255.0f);
+  EXPECT_EQ(d.inputs[0][1][5][7].item<uint8_t>(), pattern(3072, 10)[1024 + 32 * 5 + 7]);
 }
 
 TEST_F(CifarReader, Cifar100UsesTheFineLabel) {
@@ -484,8 +483,8 @@ TEST(FashionMnist, LoadsBothSplitsFromTheDebianPackage) {
   // Fashion-MNIST is balanced: 6000 train and 1000 test images per class.
   EXPECT_TRUE(torch::equal(torch::bincount(s.train.targets), torch::full({10}, 6000, torch::kLong)));
   EXPECT_TRUE(torch::equal(torch::bincount(s.test.targets), torch::full({10}, 1000, torch::kLong)));
-  EXPECT_GE(s.train.inputs.min().item<float>(), 0.0f);
-  EXPECT_EQ(s.train.inputs.max().item<float>(), 1.0f);
+  EXPECT_EQ(s.train.inputs.scalar_type(), torch::kByte);
+  EXPECT_EQ(s.train.inputs.max().item<uint8_t>(), 255);
 }
 
 }  // namespace

@@ -77,6 +77,23 @@ TEST(Recipe, OutOfRangeValuesAreErrors) {
   EXPECT_NE(error_of("[data]\nname = \"imagenet\"\n").find("'imagenet' is unknown"),
             std::string::npos);
   EXPECT_NE(error_of("[data]\nname = \"csv\"\n").find("path is needed"), std::string::npos);
+  EXPECT_NE(error_of("[data]\nworkers = -2\n").find("workers must be >= -1, got -2"), std::string::npos);
+  EXPECT_NE(error_of("[data]\nname = \"csv\"\npath = \"a.csv\"\nin_place = true\n").find("cannot be read in place"),
+            std::string::npos);
+  EXPECT_NE(error_of("[augment]\ncrop = -1\n").find("crop must be >= 0"), std::string::npos);
+  EXPECT_NE(error_of("[augment]\npadding = 4\n").find("needs a crop"), std::string::npos);
+  EXPECT_NE(error_of("[model]\nname = \"vgg\"\n").find("known: mlp, cnn, resnet20, resnet18"),
+            std::string::npos);
+}
+
+TEST(Recipe, AugmentAndWorkersBindToTheDataAreasOptions) {
+  Recipe r = parse_recipe("[augment]\ncrop = 32\npadding = 4\nflip = true\n[data]\nworkers = 3\n", "t");
+  EXPECT_EQ(r.train.augment.crop(), 32);
+  EXPECT_EQ(r.train.augment.padding(), 4);
+  EXPECT_TRUE(r.train.augment.flip());
+  EXPECT_EQ(r.train.loader.workers(), 3);
+  EXPECT_EQ(parse_recipe("", "t").train.loader.workers(), -1);
+  EXPECT_NE(r.to_toml().find("[augment]"), std::string::npos);
 }
 
 TEST(Recipe, OverridesApplyOnTopAndParseAsToml) {
@@ -109,7 +126,7 @@ TEST(Recipe, KeysTheChosenDataSetOrModelIgnoresAreErrors) {
   EXPECT_NE(label.find("[data] label_column is ignored: data set 'idx' is not a csv file"), std::string::npos)
       << label;
   Recipe csv = parse_recipe("[data]\nname = \"csv\"\npath = \"t.csv\"\nlabel_column = \"y\"\n", "t");
-  EXPECT_EQ(csv.data.csv.label_column, "y");
+  EXPECT_EQ(csv.data.label_column, "y");
 }
 
 TEST(Recipe, ResolvedRecipeLeavesOutTheKeysTheModelAndDataIgnore) {

@@ -86,9 +86,8 @@ inline int64_t lines_of(const fs::path& path) {
 /// The parameters of `run_dir`/model.pt, built from the recipe the run saved.
 inline std::vector<std::pair<std::string, torch::Tensor>> weights_of(const fs::path& run_dir) {
   auto recipe = frugal::recipe::load_recipe((run_dir / "config.toml").string(), {});
-  auto splits = frugal::app::load_data(recipe.data);
-  auto model = frugal::app::build_model(recipe, splits.train.inputs.sizes().slice(1).vec(),
-                                           splits.train.num_classes);
+  const auto source = frugal::app::load_data(recipe.data);
+  auto model = frugal::app::build_model(recipe, source.train->sample_shape(), source.train->class_count());
   frugal::app::load_model_weights(*model, (run_dir / "model.pt").string());
   std::vector<std::pair<std::string, torch::Tensor>> out;
   for (const auto& p : model->named_parameters()) out.emplace_back(p.key(), p.value().detach().clone());

@@ -131,7 +131,7 @@ TEST(Trainer, ACorruptCheckpointIsRejectedAndLoadsNothing) {
   const std::string dir = temp_dir("corrupt");
   auto a = make(dir, 2);
   auto a_sampler = infobatch(200, 2);
-  a.trainer->fit(train_set, {}, a_sampler);
+  a.trainer->fit(train_set, data::TensorDataset{}, a_sampler);
   const std::string path = dir + "/checkpoint.pt";
   std::string bytes;
   {
@@ -148,7 +148,7 @@ TEST(Trainer, ACorruptCheckpointIsRejectedAndLoadsNothing) {
   b.trainer->resume_from(path);
   auto b_sampler = infobatch(200, 4);
   try {
-    b.trainer->fit(train_set, {}, b_sampler);
+    b.trainer->fit(train_set, data::TensorDataset{}, b_sampler);
     FAIL() << "a corrupt checkpoint must not be resumed";
   } catch (const c10::Error& e) {
     EXPECT_NE(std::string(e.what_without_backtrace()).find("resume: " + path + " is corrupt"),
@@ -169,7 +169,7 @@ TEST(Trainer, CheckpointsAtTheIntervalAndAtTheLastEpoch) {
     auto a = make(dir, 5, 0.05, every_two);
     a.trainer->add_hook(std::make_shared<CrashAt>(3));
     auto sampler = infobatch(100, 5);
-    EXPECT_THROW(a.trainer->fit(train_set, {}, sampler), std::runtime_error);
+    EXPECT_THROW(a.trainer->fit(train_set, data::TensorDataset{}, sampler), std::runtime_error);
   }
   auto progress_of = [&] {
     torch::serialize::InputArchive archive;
@@ -182,7 +182,7 @@ TEST(Trainer, CheckpointsAtTheIntervalAndAtTheLastEpoch) {
   {
     auto a = make(dir, 3, 0.05, every_two);
     auto sampler = infobatch(100, 3);
-    a.trainer->fit(train_set, {}, sampler);
+    a.trainer->fit(train_set, data::TensorDataset{}, sampler);
   }
   EXPECT_EQ(progress_of(), 3) << "the last epoch is always checkpointed";
   fs::remove_all(dir);
@@ -272,7 +272,7 @@ TEST(Trainer, NanLossStopsWithClearErrorAndKeepsLastGoodCheckpoint) {
   s.trainer->add_hook(std::make_shared<PoisonAt>());
   data::ShuffleSampler sampler(200, 0);
   try {
-    s.trainer->fit(train_set, {}, sampler);
+    s.trainer->fit(train_set, data::TensorDataset{}, sampler);
     FAIL() << "a NaN loss must stop training";
   } catch (const c10::Error& e) {
     EXPECT_NE(std::string(e.what()).find("training loss became nan at epoch 1"), std::string::npos)
@@ -333,7 +333,7 @@ TEST(Trainer, WeightedLossIsMeanOfWeightTimesSampleLoss) {
     s.trainer->add_hook(hook);
     Weights sampler(16, 0);
     sampler.w = w;
-    s.trainer->fit(train_set, {}, sampler);
+    s.trainer->fit(train_set, data::TensorDataset{}, sampler);
   }
   ASSERT_EQ(grads.size(), 2u);
   EXPECT_TRUE(torch::allclose(grads[1], 2 * grads[0], 1e-5, 1e-6));
@@ -386,12 +386,35 @@ TEST(Schedule, LastStepRateIsRightWhenInfoBatchShortensEpochs) {
   auto hook = std::make_shared<LastLr>();
   s.trainer->add_hook(hook);
   auto sampler = infobatch(300, 6);
-  auto summary = s.trainer->fit(train_set, {}, sampler);
+  auto summary = s.trainer->fit(train_set, data::TensorDataset{}, sampler);
   const int64_t last_epoch_batches = (300 + 15) / 16;  // the annealed epoch trains on everything
   EXPECT_NEAR(hook->progress, (5.0 + (last_epoch_batches - 1.0) / last_epoch_batches) / 6.0, 1e-9);
   train::ScheduleSpec cosine;
   EXPECT_NEAR(hook->last, 0.05 * train::lr_factor(cosine, hook->progress, 6), 1e-12);
   EXPECT_LT(hook->last, 0.001);
+}
+
+TEST(Models, ResNet18IsTheCifarVariantWithA3x3StemAndNoMaxPool) {
+  train::ModelSpec spec;
+  spec.name = "resnet18";
+  spec.input_shape = {3, 32, 32};
+  auto model = train::build_model(spec);
+  int64_t params = 0;
+  for (auto& p : model->parameters()) params += p.numel();
+  // The CIFAR ResNet-18 of the InfoBatch and ITOP code bases: 11,173,962 parameters for 10 classes.
+  EXPECT_EQ(params, 11173962);
+  const auto named = model->named_parameters();
+  EXPECT_EQ(named["features.0.weight"].sizes(), (std::vector<int64_t>{64, 3, 3, 3}));
+  // No max-pool: after the stem and the first stage the maps keep all 32x32 positions.
+  auto* features = model->named_children()["features"]->as<torch::nn::Sequential>();
+  ASSERT_NE(features, nullptr);
+  torch::NoGradGuard no_grad;
+  model->eval();
+  auto x = torch::randn({1, 3, 32, 32});
+  int64_t i = 0;
+  for (auto it = features->begin(); it != features->end() && i < 5; ++it, ++i) x = it->forward(x);
+  EXPECT_EQ(x.sizes(), (std::vector<int64_t>{1, 64, 32, 32}));
+  EXPECT_EQ(model->forward(torch::randn({2, 3, 32, 32})).sizes(), (std::vector<int64_t>{2, 10}));
 }
 
 TEST(Models, BuiltInModelsTakeTheirInputsAndSwapHeads) {
@@ -453,7 +476,7 @@ TEST(Trainer, OneStepMinimizesTheMeanOfEachWeightTimesItsOwnLoss) {
   });
   data::TensorDataset train_set{torch::tensor({1.0f, 3.0f}).view({2, 1}), torch::zeros({2}, torch::kLong), 1};
   FixedWeights sampler;
-  auto summary = trainer.fit(train_set, {}, sampler);
+  auto summary = trainer.fit(train_set, data::TensorDataset{}, sampler);
   EXPECT_FLOAT_EQ(model->weight.item<float>(), -1.5f);
   EXPECT_EQ(summary["steps"].get<int64_t>(), 1);
 }
@@ -462,7 +485,7 @@ TEST(Trainer, RejectsAnInfoBatchSamplerPlannedForAnotherNumberOfEpochs) {
   auto train_set = blobs(64, 2);
   auto s = make("", 3);
   auto sampler = infobatch(64, 5);
-  frugal_test::expect_error([&] { s.trainer->fit(train_set, {}, sampler); },
+  frugal_test::expect_error([&] { s.trainer->fit(train_set, data::TensorDataset{}, sampler); },
                             "the sampler plans 5 epochs (InfoBatchOptions epochs) but the trainer runs 3");
 }
 

@@ -2,6 +2,7 @@
 /// Turns a recipe into a run: data, model, optimizer, sampler, hooks, trainer.
 
 #include "frugal/data/dataset.h"
+#include "frugal/data/source.h"
 #include "frugal/recipe/recipe.h"
 #include "frugal/train/models.h"
 
@@ -16,8 +17,12 @@ class DataParallel;
 
 namespace frugal::app {
 
-/// Loads, filters, limits and standardizes the data the recipe names.
-data::Splits load_data(const recipe::DataSection& section);
+/// Opens, filters and limits the data the recipe names, with its normalization.
+data::Source load_data(const recipe::DataSection& section);
+
+/// The same data in memory as float tensors, normalized and centre-cropped
+/// as evaluation sees them (export and inference).
+data::Splits load_data_in_memory(const recipe::DataSection& section, const data::AugmentOptions& augment);
 
 /// Builds the recipe's model for inputs shaped like `sample_shape` with
 /// `num_classes` outputs, seeded with the run seed, and loads [model] init.

@@ -14,8 +14,8 @@ namespace frugal::data {
 
 /// Reads an IDX image file (magic 0x00000803, uint8 [N, rows, cols]) and its
 /// IDX label file (magic 0x00000801, uint8 [N]), gzipped or raw (detected by
-/// content, not by name). Inputs are float32 [N, 1, rows, cols] scaled to
-/// [0, 1] (byte / 255). `num_classes`: labels must lie in [0, num_classes).
+/// content, not by name). Inputs are the bytes, uint8 [N, 1, rows, cols]
+/// (batches turn a byte b into b / 255). `num_classes`: labels must lie in [0, num_classes).
 /// Both headers are checked before any payload is read, and a header that
 /// promises more bytes than the file can hold fails before allocating.
 TensorDataset read_idx(const std::string& images_path, const std::string& labels_path,
@@ -29,8 +29,8 @@ Splits read_idx_dir(const std::string& dir, int64_t num_classes = 10);
 /// Reads CIFAR binary batches. `num_classes` is 10 (records: 1 label byte +
 /// 3072 pixel bytes) or 100 (2 label bytes: coarse, fine; the fine label is
 /// used; the coarse label must lie in [0, 20)). Files are concatenated in the
-/// order given; each may also be gzipped. Inputs are float32 [N, 3, 32, 32]
-/// scaled to [0, 1].
+/// order given; each may also be gzipped. Inputs are the bytes, uint8
+/// [N, 3, 32, 32] (batches turn a byte b into b / 255).
 TensorDataset read_cifar(const std::vector<std::string>& paths, int64_t num_classes);
 
 /// Reads the train and test splits of an extracted CIFAR-10

@@ -6,7 +6,9 @@
 /// directory).
 
 #include "frugal/data/infobatch.h"
-#include "frugal/data/readers.h"
+#include "frugal/data/loader.h"
+#include "frugal/data/source.h"
+#include "frugal/data/transform.h"
 #include "frugal/dist/communicator.h"
 #include "frugal/prune/distill.h"
 #include "frugal/prune/pruner.h"
@@ -40,32 +42,9 @@ struct RunSection {
   double dist_timeout_s = dist::DistOptions().timeout_s;
 };
 
-/// [data]: which data set, and how much of it. The CSV reader's own options
-/// are data::CsvOptions.
-struct DataSection {
-  /// One of data_set_names(). Default "fashion-mnist".
-  std::string name = "fashion-mnist";
-  /// Directory (idx, cifar) or training file (csv). Default for
-  /// fashion-mnist: where Debian's dataset-fashion-mnist installs it.
-  std::string path;
-  /// csv: the test file (none: no evaluation).
-  std::string test_path;
-  /// csv: the label column.
-  data::CsvOptions csv;
-  /// Train and test only on these classes (empty: all).
-  std::vector<int64_t> classes;
-  /// With `classes`: renumber them 0..k-1 in the order given. Default true.
-  bool relabel = true;
-  /// Standardize inputs with the training set's per-channel mean and std. Default true.
-  bool standardize = true;
-  /// Use only the first `limit` training samples (0: all). Default 0.
-  int64_t limit = 0;
-  /// Use only the first `test_limit` test samples (0: all). Default 0.
-  int64_t test_limit = 0;
-};
+/// The [data] section is the data area's own option struct (data/source.h).
+using DataSection = data::SourceOptions;
 
-/// The data sets [data] name accepts.
-const std::vector<std::string>& data_set_names();
 
 struct ModelSection {
   /// The built-in model (name, hidden widths); input shape and classes come from the data.
@@ -86,7 +65,8 @@ struct Recipe {
   RunSection run;
   DataSection data;
   ModelSection model;
-  /// [train], [run] seed / threads / progress / device, and [schedule] (train.schedule).
+  /// [train], [run] seed / threads / progress / device, [schedule] (train.schedule),
+  /// [augment] (train.augment) and [data] workers (train.loader).
   train::TrainerOptions train;
   train::OptimizerSpec optimizer;
   /// Epochs and seed come from [train] and [run] (infobatch_options()).

@@ -56,12 +56,15 @@ class SmallCnnImpl : public Classifier {
   kernels::MaskedLinear head_{nullptr};
 };
 
-/// ResNet-20 style network for 32x32 inputs (He et al. 2016, CIFAR variant):
-/// a 3x3 stem, three stages of `blocks_per_stage` basic blocks with 16, 32, 64
-/// channels (stride 2 between stages), global average pooling, and the head.
+/// ResNet for 32x32 inputs (He et al. 2016, CIFAR variant): a 3x3 stem
+/// without max-pool, one stage of `blocks_per_stage` basic blocks per width
+/// (stride 2 between stages), global average pooling, and the head.
+/// Defaults: ResNet-20 (widths 16, 32, 64; 3 blocks). ResNet-18 as the
+/// InfoBatch and ITOP papers train it on CIFAR: widths 64, 128, 256, 512; 2 blocks.
 class ResNetImpl : public Classifier {
  public:
-  ResNetImpl(int64_t in_channels, int64_t num_classes, int64_t blocks_per_stage = 3);
+  ResNetImpl(int64_t in_channels, int64_t num_classes, int64_t blocks_per_stage = 3,
+             std::vector<int64_t> widths = {16, 32, 64});
   torch::Tensor forward(torch::Tensor x) override;
   void replace_head(int64_t num_classes) override;
   std::string head_name() const override { return "head"; }
@@ -69,11 +72,12 @@ class ResNetImpl : public Classifier {
  private:
   torch::nn::Sequential features_{nullptr};
   kernels::MaskedLinear head_{nullptr};
+  int64_t features_out_ = 0;
 };
 
 /// What build_model() needs.
 struct ModelSpec {
-  /// "mlp", "cnn" or "resnet20". Default "mlp".
+  /// One of model_names(). Default "mlp".
   std::string name = "mlp";
   /// Hidden widths of the MLP. Default {300, 100}.
   std::vector<int64_t> hidden = {300, 100};
@@ -85,7 +89,9 @@ struct ModelSpec {
 /// Builds a built-in model; throws for an unknown name or an input shape the model cannot take.
 std::shared_ptr<Classifier> build_model(const ModelSpec& spec);
 
-/// Names of the built-in models.
+/// Names of the built-in models: mlp, cnn, resnet20, resnet18.
 const std::vector<std::string>& model_names();
+/// model_names() as "mlp, cnn, ..." for messages.
+std::string model_list();
 
 }  // namespace frugal::train

@@ -13,6 +13,9 @@ class Progress {
   /// Redraws the bar (at most ~10 times a second).
   void step(int64_t epoch, int64_t epochs, int64_t batch, int64_t batches, double loss,
             double kept_share, double samples_per_s, double eta_s);
+  /// Redraws a bar "<what> [####....] done/total" (a terminal only); at
+  /// done == total, ends it with one line (on any stderr).
+  void count(const std::string& what, int64_t done, int64_t total);
   /// Ends the epoch with one line (replacing the bar on a terminal).
   void epoch_line(const std::string& line);
   bool terminal() const { return terminal_; }

@@ -4,6 +4,8 @@
 /// loss + regularizers -> backward -> hooks -> optimizer -> hooks -> scores.
 
 #include "frugal/data/dataset.h"
+#include "frugal/data/loader.h"
+#include "frugal/data/transform.h"
 #include "frugal/data/epoch_sampler.h"
 #include "frugal/core/hook.h"
 #include "frugal/train/optim.h"
@@ -55,6 +57,15 @@ struct TrainerOptions {
   int64_t eval_every = 1;
   /// Learning-rate schedule over the run.
   ScheduleSpec schedule;
+  /// Random crop and flip of training samples, seeded per (seed, epoch,
+  /// sample); evaluation takes the centre crop. Default: none.
+  data::AugmentOptions augment;
+  /// Per-channel normalization of training and evaluation batches, usually
+  /// data::channel_statistics(train) (or a packed file's stored statistics).
+  /// Default: none.
+  data::Normalization normalization;
+  /// Worker threads that assemble the next batches while the model trains.
+  data::LoaderOptions loader;
 
   void validate() const;
 };
@@ -90,20 +101,36 @@ class Trainer {
   void resume_from(const std::string& checkpoint);
 
   /// Trains on `train` in the order `sampler` plans, evaluating on `test`
-  /// (skipped when empty) after every epoch. Returns the summary (also
+  /// (skipped when empty) after every epoch. Any data set works (in memory,
+  /// packed on disk, read in place). Returns the summary (also
   /// written to summary.json).
-  nlohmann::json fit(const data::TensorDataset& train, const data::TensorDataset& test,
+  nlohmann::json fit(const data::IndexedDataset& train, const data::IndexedDataset& test,
                      data::EpochSampler& sampler);
 
-  EvalResult evaluate(const data::TensorDataset& data, const StepInfo& info);
+  EvalResult evaluate(const data::IndexedDataset& data, const StepInfo& info);
 
   torch::nn::Module& module() { return *model_.ptr(); }
   torch::optim::Optimizer& optimizer() { return *optimizer_; }
 
  private:
+  struct Run;
+  /// fit() in its three parts: checks and set-up (hooks, resume, metrics
+  /// file), one epoch (its steps, evaluation, metrics line, checkpoint), and
+  /// the run's outputs (summary, model.pt).
+  void begin_run(Run& run, const data::IndexedDataset& train, const data::IndexedDataset& test,
+                 data::EpochSampler& sampler);
+  void train_epoch(Run& run, int64_t epoch, const data::IndexedDataset& train,
+                   const data::IndexedDataset& test, data::EpochSampler& sampler);
+  nlohmann::json finish_run(Run& run, const data::IndexedDataset& train);
+  /// One optimizer step on `batch`; returns its loss (bookkeeping time added to `bookkeeping_s`).
+  double train_step(const data::IndexedBatch& batch, const StepInfo& info,
+                    data::EpochSampler& sampler, double& bookkeeping_s);
+
+  /// The model's weights and every hook's state (model.pt and checkpoints share it).
+  void write_model(torch::serialize::OutputArchive& archive) const;
+  void save_model() const;
   void save_checkpoint(data::EpochSampler& sampler) const;
   void load_checkpoint(data::EpochSampler& sampler);
-  void write_hook_states(torch::serialize::OutputArchive& archive) const;
 
   torch::nn::AnyModule model_;
   std::shared_ptr<torch::optim::Optimizer> optimizer_;
