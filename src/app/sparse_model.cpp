@@ -1,6 +1,7 @@
 #include "frugal/app/sparse_model.h"
 
 #include "frugal/core/checked_file.h"
+#include "frugal/kernels/masked_conv2d.h"
 
 #include <torch/torch.h>
 
@@ -162,7 +163,33 @@ void SparseInferenceImpl::build(const std::shared_ptr<train::Classifier>& model,
     info_.push_back(info);
     layout_.push_back(code);
   }
+  // A loaded model (layout given) gets its weights after this; load_sparse_model sets the patterns then.
+  if (!layout) sparsify_convolutions(options.kernel());
   eval();
+}
+
+void SparseInferenceImpl::sparsify_convolutions(kernels::KernelChoice kernel) {
+  conv_info_.clear();
+  if (!features_) return;
+  torch::NoGradGuard no_grad;
+  for (const auto& item : features_->named_modules()) {
+    auto* conv = dynamic_cast<kernels::MaskedConv2dImpl*>(item.value().get());
+    if (!conv) continue;
+    const auto& weight = conv->weight;
+    const auto nonzero = weight.ne(0);
+    SparseLayerInfo info;
+    info.name = "features." + item.key();
+    info.out_features = weight.size(0);
+    info.in_features = weight.numel() / std::max<int64_t>(weight.size(0), 1);
+    info.density = weight.numel() > 0 ? nonzero.sum().item<double>() / static_cast<double>(weight.numel()) : 0.0;
+    // A dense convolution gains nothing from a pattern; kDense keeps every layer dense.
+    info.sparse = kernel != kernels::KernelChoice::kDense && info.density < 1.0;
+    if (info.sparse)
+      conv->set_pattern(nonzero, kernel);
+    else if (conv->has_pattern())
+      conv->clear_pattern();
+    conv_info_.push_back(info);
+  }
 }
 
 void SparseInferenceImpl::refresh_layer_info() {
@@ -188,6 +215,9 @@ torch::Tensor SparseInferenceImpl::forward(torch::Tensor x) {
 std::string SparseInferenceImpl::layer_table() const {
   std::ostringstream out;
   out << "| layer | shape | density | kernel |\n|---|---|---|---|\n";
+  for (const auto& c : conv_info_)
+    out << "| " << c.name << " | " << c.out_features << "x" << c.in_features << " | " << std::fixed
+        << std::setprecision(4) << c.density << " | " << (c.sparse ? "sparse conv" : "dense conv") << " |\n";
   for (size_t i = 0; i < info_.size(); ++i) {
     const auto& l = info_[i];
     out << "| " << l.name << " | " << l.out_features << "x" << l.in_features << " | " << std::fixed
@@ -242,6 +272,7 @@ SparseInference load_sparse_model(const std::string& path, const std::shared_ptr
     }
   }
   model->refresh_layer_info();
+  model->sparsify_convolutions(kernels::KernelChoice::kAuto);
   return model;
 }
 

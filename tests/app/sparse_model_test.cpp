@@ -1,4 +1,5 @@
 #include "frugal/app/sparse_model.h"
+#include "frugal/kernels/masked_conv2d.h"
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -96,6 +97,57 @@ TEST(SparseInference, CnnLinearLayersRunSparseBehindTheDenseFeatures) {
   torch::NoGradGuard no_grad;
   const auto x = torch::randn({5, 1, 8, 8});
   EXPECT_TRUE(torch::allclose(sparse->forward(x), model->forward(x), 1e-5, 1e-5));
+}
+
+/// Zeroes all but `density` of every convolution weight of `model`.
+std::vector<frugal::kernels::MaskedConv2dImpl*> prune_convolutions(torch::nn::Module& model, double density) {
+  torch::NoGradGuard no_grad;
+  std::vector<frugal::kernels::MaskedConv2dImpl*> convs;
+  for (const auto& m : model.modules())
+    if (auto* conv = dynamic_cast<frugal::kernels::MaskedConv2dImpl*>(m.get())) {
+      conv->weight.mul_(torch::rand(conv->weight.sizes()).lt(density));
+      convs.push_back(conv);
+    }
+  return convs;
+}
+
+TEST(SparseInference, PrunedCnnConvolutionsRunOnTheSparseKernelsWithTheSameOutputs) {
+  torch::manual_seed(6);
+  auto model = frugal::train::build_model({"cnn", {}, {1, 8, 8}, 3});
+  const auto convs = prune_convolutions(*model, 0.1);
+  ASSERT_EQ(convs.size(), 2u);
+  model->eval();
+  torch::NoGradGuard no_grad;
+  const auto x = torch::randn({5, 1, 8, 8});
+  const auto dense = model->forward(x);  // before any pattern: the plain dense convolutions
+  for (auto* conv : convs) ASSERT_FALSE(conv->has_pattern());
+
+  SparseInference sparse(model, SparseInferenceOptions().kernel(KernelChoice::kSparse));
+  ASSERT_EQ(sparse->conv_layers().size(), 2u);
+  for (const auto& c : sparse->conv_layers()) {
+    EXPECT_TRUE(c.sparse) << c.name;
+    EXPECT_LT(c.density, 0.2) << c.name;
+  }
+  EXPECT_EQ(sparse->conv_layers()[0].in_features, 1 * 3 * 3);
+  EXPECT_TRUE(convs[0]->has_pattern());
+  EXPECT_TRUE(convs[0]->uses_sparse_kernel(x));
+  EXPECT_NE(sparse->layer_table().find("sparse conv"), std::string::npos);
+  EXPECT_TRUE(torch::allclose(sparse->forward(x), dense, 1e-4, 1e-5));
+
+  // Saved and loaded, the convolutions run on their patterns again.
+  const auto path = (fs::temp_directory_path() / "frugal_sparse_cnn_test.pt").string();
+  frugal::app::save_sparse_model(*sparse, path);
+  torch::manual_seed(98);
+  auto fresh = frugal::train::build_model({"cnn", {}, {1, 8, 8}, 3});
+  auto loaded = frugal::app::load_sparse_model(path, fresh);
+  fs::remove(path);
+  ASSERT_EQ(loaded->conv_layers().size(), 2u);
+  for (const auto& c : loaded->conv_layers()) EXPECT_TRUE(c.sparse) << c.name;
+  EXPECT_TRUE(torch::allclose(loaded->forward(x), dense, 1e-4, 1e-5));
+
+  // Forced dense: no pattern anywhere.
+  SparseInference plain(model, SparseInferenceOptions().kernel(KernelChoice::kDense));
+  for (auto* conv : convs) EXPECT_FALSE(conv->has_pattern());
 }
 
 TEST(SparseInference, SaveAndLoadGiveTheSameOutputs) {

@@ -61,9 +61,12 @@ struct SparseLayerInfo {
 };
 
 /// The inference form of a built-in classifier. Submodules: "features" (the
-/// source model's dense feature extractor, shared with it, absent for the
-/// mlp) and "linear<i>" (the Linear layers in order, each a torch Linear or a
-/// kernels::SparseLinear).
+/// source model's feature extractor, shared with it, absent for the mlp) and
+/// "linear<i>" (the Linear layers in order, each a torch Linear or a
+/// kernels::SparseLinear). The pruned convolutions of the feature extractor
+/// (kernels::MaskedConv2d with zero weights) get their non-zeros as pattern,
+/// so they run on the sparse convolution kernels where those are faster
+/// (see conv_layers()); the source model shares that pattern.
 class SparseInferenceImpl : public torch::nn::Module {
  public:
   /// Builds from `model`, copying the Linear layers: a sparse one gets
@@ -81,7 +84,16 @@ class SparseInferenceImpl : public torch::nn::Module {
   /// Recomputes layer_info()'s densities (non-zero weights) from the current
   /// weights, e.g. after load().
   void refresh_layer_info();
-  /// A Markdown table: layer, shape, density, kernel.
+  /// One entry per convolution of the feature extractor, in module order:
+  /// out_features = output channels, in_features = input channels x kernel
+  /// area; `sparse` = it runs on its pattern (the sparse kernels, chosen per
+  /// call under kAuto by the measured crossover).
+  const std::vector<SparseLayerInfo>& conv_layers() const { return conv_info_; }
+  /// Gives each pruned MaskedConv2d of the features its non-zeros as pattern
+  /// under `kernel` (none under kDense) and refreshes conv_layers(); done by
+  /// the options constructor and by load_sparse_model().
+  void sparsify_convolutions(kernels::KernelChoice kernel);
+  /// A Markdown table: layer, shape, density, kernel (convolutions first).
   std::string layer_table() const;
   /// Per Linear layer: -1 = ordinary Linear, else the KernelChoice (as int)
   /// of its SparseLinear.
@@ -100,6 +112,7 @@ class SparseInferenceImpl : public torch::nn::Module {
   std::vector<torch::nn::Linear> dense_;
   std::vector<kernels::SparseLinear> sparse_;
   std::vector<SparseLayerInfo> info_;
+  std::vector<SparseLayerInfo> conv_info_;
   /// Per layer: -1 = dense Linear, else the SparseLinear's KernelChoice.
   std::vector<int64_t> layout_;
 };
