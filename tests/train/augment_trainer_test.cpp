@@ -1,6 +1,7 @@
 // The trainer with on-the-fly augmentation and loader workers: a resumed run
 // equals an uninterrupted one, and the worker count changes nothing.
 
+#include "support/crash_hook.h"
 #include "frugal/data/infobatch.h"
 #include "frugal/train/trainer.h"
 
@@ -29,14 +30,7 @@ data::TensorDataset images() {
   return data::TensorDataset(x.to(torch::kUInt8), labels, 2);
 }
 
-struct CrashAt : core::TrainHook {
-  explicit CrashAt(int64_t at) : at_(at) {}
-  std::string name() const override { return "crash"; }
-  void on_epoch_begin(int64_t epoch) override {
-    if (epoch == at_) throw std::runtime_error("simulated crash");
-  }
-  int64_t at_;
-};
+using frugal_test::CrashAt;
 
 /// A conv, a ReLU and a linear head (a plain Sequential cannot go into an AnyModule).
 struct TinyCnn : torch::nn::Module {

@@ -1,3 +1,4 @@
+#include "support/crash_hook.h"
 #include "support/expect_error.h"
 #include "frugal/core/checked_file.h"
 #include "frugal/data/infobatch.h"
@@ -62,15 +63,7 @@ data::InfoBatchSampler infobatch(int64_t n, int64_t epochs) {
   return data::InfoBatchSampler(n, data::InfoBatchOptions(epochs).seed(5));
 }
 
-/// Simulates a crash: throws when epoch `at` begins.
-struct CrashAt : core::TrainHook {
-  explicit CrashAt(int64_t at) : at_(at) {}
-  std::string name() const override { return "crash"; }
-  void on_epoch_begin(int64_t epoch) override {
-    if (epoch == at_) throw std::runtime_error("simulated crash");
-  }
-  int64_t at_;
-};
+using frugal_test::CrashAt;
 
 TEST(Trainer, ResumedRunEqualsUninterruptedRun) {
   auto train_set = blobs(200, 1), test_set = blobs(50, 2);
