@@ -86,10 +86,24 @@ Trainer::Trainer(torch::nn::AnyModule model, std::shared_ptr<torch::optim::Optim
     : model_(std::move(model)),
       optimizer_(std::move(optimizer)),
       options_(std::move(options)),
+      device_(resolve_device(options_.device)),
       sample_loss_(cross_entropy_per_sample) {
   options_.validate();
   TORCH_CHECK(!model_.is_empty(), "trainer: no model");
   TORCH_CHECK(optimizer_, "trainer: no optimizer");
+  // In place (Tensor::set_data): the optimizer's parameters stay the same tensors.
+  model_.ptr()->to(device_);
+}
+
+torch::Device resolve_device(const c10::optional<torch::Device>& device) {
+  if (!device) return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (device->is_cuda()) {
+    const int64_t count = torch::cuda::device_count();
+    TORCH_CHECK(count > 0, "device ", device->str(), ": this LibTorch has no CUDA device (torch::cuda::is_available() is false)");
+    TORCH_CHECK(!device->has_index() || device->index() < count, "device ", device->str(), ": there are ", count,
+                " CUDA devices");
+  }
+  return *device;
 }
 
 void Trainer::add_hook(std::shared_ptr<TrainHook> hook) {
@@ -173,8 +187,8 @@ EvalResult Trainer::evaluate(const data::TensorDataset& data, const StepInfo& in
   const int64_t first = n * rank / world, last = n * (rank + 1) / world;
   for (int64_t start = first; start < last; start += options_.eval_batch_size) {
     const int64_t end = std::min(last, start + options_.eval_batch_size);
-    auto x = data.inputs.slice(0, start, end);
-    auto y = data.targets.slice(0, start, end);
+    auto x = data.inputs.slice(0, start, end).to(device_);
+    auto y = data.targets.slice(0, start, end).to(device_);
     auto logits = model_.forward(x);
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, y,
@@ -278,9 +292,9 @@ nlohmann::json Trainer::fit(const data::TensorDataset& train, const data::Tensor
                                          std::min<int64_t>((b + 1) * local_batch,
                                                            order_tensor.size(0)));
       const auto device_indices = batch.indices.to(train.inputs.device());
-      batch.inputs = train.inputs.index_select(0, device_indices);
-      batch.targets = train.targets.index_select(0, device_indices);
-      batch.weights = sampler.weights_of(batch.indices).to(train.inputs.device());
+      batch.inputs = train.inputs.index_select(0, device_indices).to(device_);
+      batch.targets = train.targets.index_select(0, device_indices).to(device_);
+      batch.weights = sampler.weights_of(batch.indices).to(device_);
 
       for (auto& hook : hooks_) hook->before_forward(true, info);
       optimizer_->zero_grad();
