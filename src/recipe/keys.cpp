@@ -142,7 +142,7 @@ std::vector<std::string> recipe_sections() {
 
 std::string default_text(const RecipeKey& key) {
   toml::table out;
-  const Recipe defaults;
+  Recipe defaults;  // as parse_recipe() starts
   key.write(defaults, out);
   const toml::node* value = out.get(key.key);
   return value ? display(*value) : "none";
