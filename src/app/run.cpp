@@ -87,6 +87,14 @@ std::string run_directory(const recipe::Recipe& recipe) {
 }
 
 nlohmann::json run_recipe(const recipe::Recipe& recipe, const RunOptions& options) {
+  // Checked before anything is written.
+  const torch::Device device = train::resolve_device(recipe.train.device);
+  auto sparse_options = recipe.sparse_options();
+  if (recipe.sparse.enabled && !device.is_cpu()) {
+    TORCH_CHECK(sparse_options.kernel() != kernels::KernelChoice::kSparse, "recipe: [sparse] kernel = \"sparse\" needs ",
+                "[run] device = \"cpu\" (the CSR kernels are CPU-only), the device is ", device.str());
+    sparse_options.kernel(kernels::KernelChoice::kDense);
+  }
   const std::string dir = run_directory(recipe);
   const std::string checkpoint = (fs::path(dir) / "checkpoint.pt").string();
   if (options.resume) {
@@ -105,6 +113,7 @@ nlohmann::json run_recipe(const recipe::Recipe& recipe, const RunOptions& option
   const auto sample_shape = data::transformed_shape(source.train->sample_shape(), recipe.train.augment);
   const int64_t num_classes = source.train->class_count();
   auto model = build_model(recipe, sample_shape, num_classes);
+  model->to(device);  // before the optimizer and the hooks see the parameters
 
   std::vector<torch::optim::OptimizerParamGroup> groups = {
       torch::optim::OptimizerParamGroup(model->parameters())};
@@ -114,13 +123,14 @@ nlohmann::json run_recipe(const recipe::Recipe& recipe, const RunOptions& option
   train::TrainerOptions trainer_options = recipe.train;
   trainer_options.run_dir = dir;
   trainer_options.normalization = source.normalization;
+  trainer_options.device = device;
   train::Trainer trainer(torch::nn::AnyModule(model), optimizer, trainer_options);
   if (options.resume) trainer.resume_from(checkpoint);
   if (dp) trainer.set_data_parallel(dp);
 
   std::shared_ptr<sparse::DynamicSparsity> sparsity;
   if (recipe.sparse.enabled) {
-    sparsity = std::make_shared<sparse::DynamicSparsity>(recipe.sparse_options());
+    sparsity = std::make_shared<sparse::DynamicSparsity>(sparse_options);
     trainer.add_hook(sparsity);
     // RigL's dense gradients and SNFS's momentum are averaged like gradients.
     if (dp) dp->add_statistics([sparsity] { return sparsity->statistics_to_average(); });
@@ -135,6 +145,7 @@ nlohmann::json run_recipe(const recipe::Recipe& recipe, const RunOptions& option
     auto teacher = build_model(recipe, sample_shape, num_classes);
     TORCH_CHECK(!recipe.model.new_head,
                 "recipe: [distill] needs the starting model's head (new_head = false)");
+    teacher->to(device);
     teacher->eval();
     for (auto& p : teacher->parameters()) p.set_requires_grad(false);
     const auto distill = recipe.distill.options;
@@ -166,6 +177,7 @@ nlohmann::json run_recipe(const recipe::Recipe& recipe, const RunOptions& option
   // Count what an exported model keeps (model.pt holds the raw weights and masks).
   if (pruner) pruner->bake();
   summary["seed"] = recipe.train.seed;
+  summary["device"] = device.str();
   int64_t parameters = 0, nonzero = 0;
   for (const auto& p : model->parameters()) {
     parameters += p.numel();

@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <iomanip>
-#include <map>
 #include <sstream>
 
 namespace frugal::app {
@@ -16,60 +15,7 @@ namespace nn = torch::nn;
 
 namespace {
 
-struct NamedLinear {
-  std::string name;
-  nn::Linear layer;
-};
-
-/// The Linear layers of a built-in classifier in forward order, and its
-/// feature extractor (null for the mlp). Every built-in model computes
-/// features -> flatten -> Linear (-> ReLU -> Linear)*.
-std::pair<nn::Sequential, std::vector<NamedLinear>> decompose(train::Classifier& model) {
-  std::map<std::string, std::shared_ptr<nn::Module>> children;
-  for (const auto& item : model.named_children()) children[item.key()] = item.value();
-  auto child = [&](const std::string& name) {
-    const auto it = children.find(name);
-    TORCH_CHECK(it != children.end(), "sparse inference: model ", model.name(), " has no submodule '", name, "'");
-    return it->second;
-  };
-  auto linear = [&](const std::string& name) {
-    auto impl = std::dynamic_pointer_cast<nn::LinearImpl>(child(name));
-    TORCH_CHECK(impl, "sparse inference: submodule '", name, "' of ", model.name(), " is not a Linear layer");
-    return NamedLinear{name, nn::Linear(impl)};
-  };
-  auto sequential = [&](const std::string& name) {
-    auto impl = std::dynamic_pointer_cast<nn::SequentialImpl>(child(name));
-    TORCH_CHECK(impl, "sparse inference: submodule '", name, "' of ", model.name(), " is not a Sequential");
-    return nn::Sequential(impl);
-  };
-
-  nn::Sequential features{nullptr};
-  std::vector<NamedLinear> layers;
-  if (dynamic_cast<train::MlpImpl*>(&model)) {
-    // body = Linear, ReLU, Linear, ReLU, ...: the ReLUs are re-applied in forward().
-    auto body = sequential("body");
-    const auto modules = body->named_children();
-    TORCH_CHECK(modules.size() % 2 == 0, "sparse inference: mlp body has ", modules.size(),
-                " modules, expected Linear/ReLU pairs");
-    for (size_t i = 0; i < modules.size(); i += 2) {
-      auto impl = std::dynamic_pointer_cast<nn::LinearImpl>(modules[i].value());
-      TORCH_CHECK(impl && std::dynamic_pointer_cast<nn::ReLUImpl>(modules[i + 1].value()),
-                  "sparse inference: mlp body module ", i, " is not a Linear followed by a ReLU");
-      layers.push_back({"body." + modules[i].key(), nn::Linear(impl)});
-    }
-    layers.push_back(linear("head"));
-  } else if (dynamic_cast<train::SmallCnnImpl*>(&model)) {
-    features = sequential("features");
-    layers.push_back(linear("hidden"));
-    layers.push_back(linear("head"));
-  } else if (dynamic_cast<train::ResNetImpl*>(&model)) {
-    features = sequential("features");
-    layers.push_back(linear("head"));
-  } else {
-    TORCH_CHECK(false, "sparse inference: supports the built-in mlp, cnn and resnet20 models, got ", model.name());
-  }
-  return {features, layers};
-}
+using NamedLinear = std::pair<std::string, nn::Linear>;
 
 const char* kernel_name(int64_t code) {
   switch (code) {
@@ -98,7 +44,7 @@ void SparseInferenceImpl::build(const std::shared_ptr<train::Classifier>& model,
   TORCH_CHECK(model, "sparse inference: the model is null");
   TORCH_CHECK(options.batch() >= 1, "sparse inference: batch must be >= 1, got ", options.batch());
   TORCH_CHECK(options.threads() >= 0, "sparse inference: threads must be >= 0, got ", options.threads());
-  auto [features, layers] = decompose(*model);
+  auto [features, layers] = model->linear_stack();
   if (features) features_ = register_module("features", features);
 
   if (layout) {
@@ -116,7 +62,7 @@ void SparseInferenceImpl::build(const std::shared_ptr<train::Classifier>& model,
   };
   for (const auto& wanted : options.layers()) {
     const bool known = std::any_of(layers.begin(), layers.end(), [&](const NamedLinear& l) {
-      return wanted == l.name || wanted == l.name + ".weight";
+      return wanted == l.first || wanted == l.first + ".weight";
     });
     TORCH_CHECK(known, "sparse inference: model ", model->name(), " has no Linear layer '", wanted, "'");
   }

@@ -131,6 +131,20 @@ std::vector<std::string> read_strings(const toml::node& node, const std::string&
                                  });
 }
 
+c10::optional<c10::Device> read_device(const toml::node& node, const std::string& what) {
+  const std::string name = read_string(node, what);
+  if (name == "auto") return c10::nullopt;
+  if (name == "cpu") return c10::Device(c10::kCPU);
+  if (name == "cuda") return c10::Device(c10::kCUDA);
+  const std::string prefix = "cuda:";
+  const std::string index = name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : "";
+  TORCH_CHECK(!index.empty() && index.size() <= 3 && index.find_first_not_of("0123456789") == std::string::npos,
+              what, " '", name, "' is not auto, cpu, cuda or cuda:N");
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(std::stoi(index)));
+}
+
+std::string device_text(const c10::optional<c10::Device>& device) { return device ? device->str() : "auto"; }
+
 void write(toml::table& out, const std::string& key, bool value) { out.insert_or_assign(key, value); }
 void write(toml::table& out, const std::string& key, int64_t value) { out.insert_or_assign(key, value); }
 void write(toml::table& out, const std::string& key, uint64_t value) {

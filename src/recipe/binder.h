@@ -5,6 +5,7 @@
 
 #include "frugal/recipe/keys.h"
 
+#include <c10/core/Device.h>
 #include <c10/util/Exception.h>
 #include <c10/util/Optional.h>
 
@@ -94,7 +95,7 @@ using FieldType = std::decay_t<decltype(std::declval<Field>()(std::declval<Recip
 template <typename Field>
 RecipeKey field_key(std::string section, std::string key, Field field, Range range = {}) {
   using T = FieldType<Field>;
-  RecipeKey k{section, key, range.text(), nullptr, nullptr, nullptr};
+  RecipeKey k{section, key, range.text(), {}, nullptr, nullptr, nullptr};
   const std::string what = where(section, key);
   k.read = [field, range, what](Recipe& r, const toml::node& node) {
     T value{};
@@ -116,6 +117,7 @@ template <typename Field>
 RecipeKey name_key(std::string section, std::string key, Field field, std::vector<std::string> names) {
   RecipeKey k = field_key(section, key, field);
   k.range = join(names);
+  k.names = names;
   const std::string what = where(section, key);
   k.read = [field, names, what](Recipe& r, const toml::node& node) {
     const std::string value = read_string(node, what);
@@ -132,7 +134,7 @@ RecipeKey name_key(std::string section, std::string key, Field field, std::vecto
 template <typename Field, typename Enum>
 RecipeKey enum_key(std::string section, std::string key, Field field, Enum (*parse)(const std::string&),
                    std::vector<std::string> names) {
-  RecipeKey k{section, key, join(names), nullptr, nullptr, nullptr};
+  RecipeKey k{section, key, join(names), names, nullptr, nullptr, nullptr};
   const std::string what = where(section, key);
   k.read = [field, parse, what](Recipe& r, const toml::node& node) {
     const std::string value = read_string(node, what);
@@ -143,6 +145,20 @@ RecipeKey enum_key(std::string section, std::string key, Field field, Enum (*par
     }
   };
   k.write = [field, key](const Recipe& r, toml::table& out) { write(out, key, to_string(field(r))); };
+  return k;
+}
+
+/// "auto" (none: the library picks), "cpu", "cuda" or "cuda:N".
+c10::optional<c10::Device> read_device(const toml::node& node, const std::string& what);
+std::string device_text(const c10::optional<c10::Device>& device);
+
+/// A key of a c10::optional<c10::Device> field.
+template <typename Field>
+RecipeKey device_key(std::string section, std::string key, Field field) {
+  RecipeKey k{section, key, "auto, cpu, cuda, cuda:N", {"auto", "cpu", "cuda", "cuda:1"}, nullptr, nullptr, nullptr};
+  const std::string what = where(section, key);
+  k.read = [field, what](Recipe& r, const toml::node& node) { field(r) = read_device(node, what); };
+  k.write = [field, key](const Recipe& r, toml::table& out) { write(out, key, device_text(field(r))); };
   return k;
 }
 

@@ -18,8 +18,8 @@ bool reads_in_place(const Recipe& r) {
 }
 std::string not_in_place(const Recipe& r) { return "data set '" + r.data.name + "' cannot be read in place"; }
 
-bool is_mlp(const Recipe& r) { return r.model.spec.name == "mlp"; }
-std::string not_mlp(const Recipe& r) { return "model '" + r.model.spec.name + "' has no hidden widths"; }
+bool takes_hidden(const Recipe& r) { return train::model_entry(r.model.spec.name).uses_hidden; }
+std::string no_hidden(const Recipe& r) { return "model '" + r.model.spec.name + "' has no hidden widths"; }
 
 /// Every key once, against the library's field where one exists. Adding a
 /// key is one line here and one row in docs/recipes.md (the test checks both agree).
@@ -30,6 +30,7 @@ std::vector<RecipeKey> declare_keys() {
       field_key("run", "seed", FRUGAL_FIELD(train.seed)),
       field_key("run", "threads", FRUGAL_FIELD(train.threads), at_least(0)),
       field_key("run", "progress", FRUGAL_FIELD(train.progress)),
+      device_key("run", "device", FRUGAL_FIELD(train.device)),
       field_key("run", "dist_timeout_s", FRUGAL_FIELD(run.dist_timeout_s), above(0)),
 
       name_key("data", "name", FRUGAL_FIELD(data.name), data::source_names()),
@@ -50,7 +51,7 @@ std::vector<RecipeKey> declare_keys() {
       field_key("augment", "flip", FRUGAL_FIELD(train.augment.flip())),
 
       name_key("model", "name", FRUGAL_FIELD(model.spec.name), train::model_names()),
-      only_if(field_key("model", "hidden", FRUGAL_FIELD(model.spec.hidden)), is_mlp, not_mlp),
+      only_if(field_key("model", "hidden", FRUGAL_FIELD(model.spec.hidden)), takes_hidden, no_hidden),
       field_key("model", "init", FRUGAL_FIELD(model.init)),
       field_key("model", "new_head", FRUGAL_FIELD(model.new_head)),
       field_key("model", "init_classes", FRUGAL_FIELD(model.init_classes), at_least(0)),
@@ -147,7 +148,8 @@ std::vector<std::string> recipe_sections() {
 
 std::string default_text(const RecipeKey& key) {
   toml::table out;
-  key.write(Recipe{}, out);
+  Recipe defaults;  // as parse_recipe() starts
+  key.write(defaults, out);
   const toml::node* value = out.get(key.key);
   return value ? display(*value) : "none";
 }

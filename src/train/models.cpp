@@ -10,6 +10,15 @@ namespace frugal::train {
 
 namespace nn = torch::nn;
 
+namespace {
+
+/// The layer as a plain Linear holder, shared with the model.
+nn::Linear as_linear(const kernels::MaskedLinear& layer) {
+  return nn::Linear(std::shared_ptr<nn::LinearImpl>(layer.ptr()));
+}
+
+}  // namespace
+
 MlpImpl::MlpImpl(int64_t in_features, std::vector<int64_t> hidden, int64_t num_classes) {
   TORCH_CHECK(in_features > 0, "mlp: input features must be > 0, got ", in_features);
   body_ = register_module("body", nn::Sequential());
@@ -31,6 +40,16 @@ void MlpImpl::replace_head(int64_t num_classes) {
   head_ = replace_module("head", kernels::MaskedLinear(head_->options.in_features(), num_classes));
 }
 
+LinearStack MlpImpl::linear_stack() {
+  LinearStack stack;
+  // body = Linear, ReLU, Linear, ReLU, ...: the stack's form re-applies the ReLUs.
+  for (const auto& child : body_->named_children())
+    if (auto linear = std::dynamic_pointer_cast<nn::LinearImpl>(child.value()))
+      stack.layers.emplace_back("body." + child.key(), nn::Linear(linear));
+  stack.layers.emplace_back("head", as_linear(head_));
+  return stack;
+}
+
 SmallCnnImpl::SmallCnnImpl(int64_t in_channels, int64_t image_size, int64_t num_classes) {
   TORCH_CHECK(image_size % 4 == 0 && image_size >= 8,
               "cnn: image size must be a multiple of 4 and >= 8, got ", image_size);
@@ -50,6 +69,10 @@ torch::Tensor SmallCnnImpl::forward(torch::Tensor x) {
 
 void SmallCnnImpl::replace_head(int64_t num_classes) {
   head_ = replace_module("head", kernels::MaskedLinear(128, num_classes));
+}
+
+LinearStack SmallCnnImpl::linear_stack() {
+  return {features_, {{"hidden", as_linear(hidden_)}, {"head", as_linear(head_)}}};
 }
 
 namespace {
@@ -115,8 +138,50 @@ void ResNetImpl::replace_head(int64_t num_classes) {
   head_ = replace_module("head", kernels::MaskedLinear(features_out_, num_classes));
 }
 
-const std::vector<std::string>& model_names() {
-  static const std::vector<std::string> names = {"mlp", "cnn", "resnet20", "resnet18"};
+LinearStack ResNetImpl::linear_stack() { return {features_, {{"head", as_linear(head_)}}}; }
+
+namespace {
+
+/// spec.input_shape as [channels, side, side], or a clear error naming the model.
+const std::vector<int64_t>& square_image(const ModelSpec& spec) {
+  const auto& s = spec.input_shape;
+  TORCH_CHECK(s.size() == 3 && s[1] == s[2], "model '", spec.name,
+              "' needs square image inputs [channels, side, side], got ", c10::IntArrayRef(s));
+  return s;
+}
+
+}  // namespace
+
+const std::vector<ModelEntry>& built_in_models() {
+  static const std::vector<ModelEntry> models = {
+      {"mlp", true,
+       [](const ModelSpec& spec) -> std::shared_ptr<Classifier> {
+         const auto& s = spec.input_shape;
+         const int64_t features = std::accumulate(s.begin(), s.end(), int64_t{1}, std::multiplies<int64_t>());
+         return std::make_shared<MlpImpl>(features, spec.hidden, spec.num_classes);
+       }},
+      {"cnn", false,
+       [](const ModelSpec& spec) -> std::shared_ptr<Classifier> {
+         const auto& s = square_image(spec);
+         return std::make_shared<SmallCnnImpl>(s[0], s[1], spec.num_classes);
+       }},
+      {"resnet20", false,
+       [](const ModelSpec& spec) -> std::shared_ptr<Classifier> {
+         return std::make_shared<ResNetImpl>(square_image(spec)[0], spec.num_classes);
+       }},
+      // The CIFAR variant of ResNet-18: 3x3 stem, no max-pool, two blocks per stage.
+      {"resnet18", false,
+       [](const ModelSpec& spec) -> std::shared_ptr<Classifier> {
+         return std::make_shared<ResNetImpl>(square_image(spec)[0], spec.num_classes, 2,
+                                             std::vector<int64_t>{64, 128, 256, 512});
+       }},
+  };
+  return models;
+}
+
+std::vector<std::string> model_names() {
+  std::vector<std::string> names;
+  for (const auto& model : built_in_models()) names.push_back(model.name);
   return names;
 }
 
@@ -126,22 +191,16 @@ std::string model_list() {
   return out;
 }
 
+const ModelEntry& model_entry(const std::string& name) {
+  for (const auto& model : built_in_models())
+    if (model.name == name) return model;
+  TORCH_CHECK(false, "model: unknown name '", name, "' (known: ", model_list(), ")");
+}
+
 std::shared_ptr<Classifier> build_model(const ModelSpec& spec) {
   TORCH_CHECK(spec.num_classes >= 2, "model: num_classes must be >= 2, got ", spec.num_classes);
   TORCH_CHECK(!spec.input_shape.empty(), "model: the input shape is unknown");
-  const auto& s = spec.input_shape;
-  if (spec.name == "mlp") {
-    const int64_t features =
-        std::accumulate(s.begin(), s.end(), int64_t{1}, std::multiplies<int64_t>());
-    return std::make_shared<MlpImpl>(features, spec.hidden, spec.num_classes);
-  }
-  TORCH_CHECK(s.size() == 3 && s[1] == s[2], "model '", spec.name,
-              "' needs square image inputs [channels, side, side], got ", c10::IntArrayRef(s));
-  if (spec.name == "cnn") return std::make_shared<SmallCnnImpl>(s[0], s[1], spec.num_classes);
-  if (spec.name == "resnet20") return std::make_shared<ResNetImpl>(s[0], spec.num_classes);
-  if (spec.name == "resnet18")
-    return std::make_shared<ResNetImpl>(s[0], spec.num_classes, 2, std::vector<int64_t>{64, 128, 256, 512});
-  TORCH_CHECK(false, "model: unknown name '", spec.name, "' (known: ", model_list(), ")");
+  return model_entry(spec.name).build(spec);
 }
 
 }  // namespace frugal::train

@@ -97,10 +97,24 @@ Trainer::Trainer(torch::nn::AnyModule model, std::shared_ptr<torch::optim::Optim
     : model_(std::move(model)),
       optimizer_(std::move(optimizer)),
       options_(std::move(options)),
+      device_(resolve_device(options_.device)),
       sample_loss_(cross_entropy_per_sample) {
   options_.validate();
   TORCH_CHECK(!model_.is_empty(), "trainer: no model");
   TORCH_CHECK(optimizer_, "trainer: no optimizer");
+  // In place (Tensor::set_data): the optimizer's parameters stay the same tensors.
+  model_.ptr()->to(device_);
+}
+
+torch::Device resolve_device(const c10::optional<torch::Device>& device) {
+  if (!device) return torch::cuda::is_available() ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
+  if (device->is_cuda()) {
+    const int64_t count = torch::cuda::device_count();
+    TORCH_CHECK(count > 0, "device ", device->str(), ": this LibTorch has no CUDA device (torch::cuda::is_available() is false)");
+    TORCH_CHECK(!device->has_index() || device->index() < count, "device ", device->str(), ": there are ", count,
+                " CUDA devices");
+  }
+  return *device;
 }
 
 void Trainer::add_hook(std::shared_ptr<TrainHook> hook) {
@@ -197,8 +211,8 @@ EvalResult Trainer::evaluate(const data::IndexedDataset& data, const StepInfo& i
                            transform, options_.loader);
   for (int64_t b = 0; b < loader.batches(); ++b) {
     const auto batch = loader.next();
-    const auto& y = batch.targets;
-    auto logits = model_.forward(batch.inputs);
+    const auto y = batch.targets.to(device_);
+    auto logits = model_.forward(batch.inputs.to(device_));
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, y,
                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
@@ -351,8 +365,10 @@ void Trainer::train_epoch(Run& run, int64_t epoch, const data::IndexedDataset& t
     info.planned_steps = run.planned_steps;
     set_learning_rates(*optimizer_, run.base_lrs, lr_factor(options_.schedule, info.progress, epochs));
 
-    data::IndexedBatch batch = loader.next();
-    batch.weights = sampler.weights_of(batch.indices);
+    data::IndexedBatch batch = loader.next();  // indices stay on the CPU, where the sampler is
+    batch.inputs = batch.inputs.to(device_);
+    batch.targets = batch.targets.to(device_);
+    batch.weights = sampler.weights_of(batch.indices).to(device_);
 
     const double loss_value = train_step(batch, info, sampler, bookkeeping_s);
     loss_sum += loss_value * batch.indices.size(0);

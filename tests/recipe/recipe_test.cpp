@@ -146,4 +146,16 @@ TEST(Recipe, EnumKeysTakeTheLibrarysAliasesAndWriteTheCanonicalName) {
             std::string::npos);
 }
 
+TEST(Recipe, DeviceIsAutoCpuCudaOrCudaNAndAnythingElseIsAnErrorNamingIt) {
+  EXPECT_FALSE(parse_recipe("", "t").train.device.has_value());
+  EXPECT_TRUE(parse_recipe("[run]\ndevice = \"cpu\"\n", "t").train.device->is_cpu());
+  const auto second_gpu = parse_recipe("[run]\ndevice = \"cuda:1\"\n", "t");
+  EXPECT_TRUE(second_gpu.train.device->is_cuda());
+  EXPECT_EQ(second_gpu.train.device->index(), 1);
+  EXPECT_EQ(second_gpu.value_text("run", "device"), "cuda:1");
+  EXPECT_NE(error_of("[run]\ndevice = \"tpu\"\n").find("[run] device 'tpu' is not auto, cpu, cuda or cuda:N"),
+            std::string::npos);
+  EXPECT_NE(error_of("", {"run.device=cuda:x"}).find("[run] device 'cuda:x' is not"), std::string::npos);
+}
+
 }  // namespace

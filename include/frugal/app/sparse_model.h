@@ -10,9 +10,8 @@
 ///
 /// LibTorch C++ modules call their children through typed members, so a
 /// child cannot be swapped from outside. The inference model therefore
-/// rebuilds the forward of the built-in classifiers, which all have the form
-/// features (optional, kept dense) -> flatten -> Linear (-> ReLU -> Linear)*:
-/// mlp (LeNet-300-100 and its kin), cnn and resnet20. Other models are rejected.
+/// rebuilds the forward of a classifier from its train::LinearStack:
+/// features (optional, kept dense) -> flatten -> Linear (-> ReLU -> Linear)*.
 
 #include "frugal/kernels/dispatch.h"
 #include "frugal/kernels/sparse_linear.h"
@@ -71,9 +70,8 @@ class SparseInferenceImpl : public torch::nn::Module {
  public:
   /// Builds from `model`, copying the Linear layers: a sparse one gets
   /// from_dense(weight, weight != 0). Puts itself, and so the shared feature
-  /// extractor, in eval mode (batch norm uses its running statistics). Throws for a
-  /// model other than the built-in mlp, cnn and resnet20, and when
-  /// options.layers names a layer the model does not have.
+  /// extractor, in eval mode (batch norm uses its running statistics). Throws
+  /// when options.layers names a layer the model does not have.
   SparseInferenceImpl(const std::shared_ptr<train::Classifier>& model, const SparseInferenceOptions& options = {});
 
   /// x [N, ...] -> logits [N, classes], as the source model.

@@ -21,6 +21,9 @@ struct RecipeKey {
   /// The allowed values as docs/recipes.md writes them: "[0, 0.9]", ">= 1",
   /// "sgd, adamw"; empty when any value of the type is allowed.
   std::string range;
+  /// For a key that takes names: values it reads and writes back as they are
+  /// (the reference's names, checked by the docs test).
+  std::vector<std::string> names;
   /// Reads `value` into the recipe; throws naming [section] key when its type
   /// or range is wrong.
   std::function<void(Recipe&, const toml::node& value)> read;

@@ -12,10 +12,22 @@
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/nn/modules/linear.h>
 
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace frugal::train {
+
+/// A classifier as features (dense, none for an MLP) -> flatten ->
+/// Linear (-> ReLU -> Linear)*: the form sparse inference (app/sparse_model.h)
+/// rebuilds with sparse Linear layers.
+struct LinearStack {
+  torch::nn::Sequential features{nullptr};
+  /// The Linear layers in forward order, named as in named_parameters()
+  /// without ".weight" ("body.0", "head").
+  std::vector<std::pair<std::string, torch::nn::Linear>> layers;
+};
 
 /// A classifier whose output layer can be swapped for a fresh one (transfer learning).
 class Classifier : public torch::nn::Module {
@@ -25,6 +37,8 @@ class Classifier : public torch::nn::Module {
   virtual void replace_head(int64_t num_classes) = 0;
   /// Name prefix of the output layer's parameters, e.g. "head".
   virtual std::string head_name() const = 0;
+  /// The model's layers as a LinearStack (shared with the model, not copies).
+  virtual LinearStack linear_stack() = 0;
 };
 
 /// Multi-layer perceptron: flatten, then Linear + ReLU per hidden width, then
@@ -35,6 +49,7 @@ class MlpImpl : public Classifier {
   torch::Tensor forward(torch::Tensor x) override;
   void replace_head(int64_t num_classes) override;
   std::string head_name() const override { return "head"; }
+  LinearStack linear_stack() override;
 
  private:
   torch::nn::Sequential body_{nullptr};
@@ -49,6 +64,7 @@ class SmallCnnImpl : public Classifier {
   torch::Tensor forward(torch::Tensor x) override;
   void replace_head(int64_t num_classes) override;
   std::string head_name() const override { return "head"; }
+  LinearStack linear_stack() override;
 
  private:
   torch::nn::Sequential features_{nullptr};
@@ -68,6 +84,7 @@ class ResNetImpl : public Classifier {
   torch::Tensor forward(torch::Tensor x) override;
   void replace_head(int64_t num_classes) override;
   std::string head_name() const override { return "head"; }
+  LinearStack linear_stack() override;
 
  private:
   torch::nn::Sequential features_{nullptr};
@@ -86,11 +103,28 @@ struct ModelSpec {
   int64_t num_classes = 10;
 };
 
+/// One built-in model. Adding a model is its class and one entry in
+/// built_in_models() (src/train/models.cpp); the recipe, its reference and
+/// sparse inference take it from there.
+struct ModelEntry {
+  std::string name;
+  /// Whether it reads ModelSpec::hidden (else [model] hidden is an error).
+  bool uses_hidden = false;
+  /// Builds it from spec.input_shape and spec.num_classes (checked already).
+  std::function<std::shared_ptr<Classifier>(const ModelSpec& spec)> build;
+};
+
+/// Every built-in model, in the order the reference lists them.
+const std::vector<ModelEntry>& built_in_models();
+
+/// The entry named `name`; throws naming the known ones otherwise.
+const ModelEntry& model_entry(const std::string& name);
+
 /// Builds a built-in model; throws for an unknown name or an input shape the model cannot take.
 std::shared_ptr<Classifier> build_model(const ModelSpec& spec);
 
-/// Names of the built-in models: mlp, cnn, resnet20, resnet18.
-const std::vector<std::string>& model_names();
+/// Names of the built-in models, in built_in_models() order.
+std::vector<std::string> model_names();
 /// model_names() as "mlp, cnn, ..." for messages.
 std::string model_list();
 

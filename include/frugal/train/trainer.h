@@ -66,9 +66,17 @@ struct TrainerOptions {
   data::Normalization normalization;
   /// Worker threads that assemble the next batches while the model trains.
   data::LoaderOptions loader;
+  /// Where the model, the batches and so the hooks' state (created like the
+  /// parameters) live. Default none: resolve_device() picks cuda when
+  /// LibTorch has it, else cpu.
+  c10::optional<torch::Device> device;
 
   void validate() const;
 };
+
+/// `device`, or when none is given cuda if torch::cuda::is_available() and
+/// cpu otherwise. Throws when a CUDA device is asked for that LibTorch lacks.
+torch::Device resolve_device(const c10::optional<torch::Device>& device);
 
 /// Per-sample loss: logits [B, C] and the batch -> losses [B] (unweighted).
 /// Default: cross-entropy with reduction none.
@@ -135,6 +143,7 @@ class Trainer {
   torch::nn::AnyModule model_;
   std::shared_ptr<torch::optim::Optimizer> optimizer_;
   TrainerOptions options_;
+  torch::Device device_;
   std::vector<std::shared_ptr<TrainHook>> hooks_;
   SampleLoss sample_loss_;
   std::string resume_path_;
