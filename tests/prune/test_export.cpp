@@ -92,7 +92,7 @@ TEST(Csr, RejectsCorruptFilesWithClearMessages) {
 TEST(Export, BakedModelRoundTripsThroughCsrWithSameOutputs) {
   torch::manual_seed(8);
   torch::nn::Sequential model(torch::nn::Linear(6, 10), torch::nn::ReLU(), torch::nn::Linear(10, 3));
-  prune::Pruner pruner(*model, prune::PruneOptions(prune::PruneMethod::magnitude)
+  prune::Pruner pruner(*model, prune::PruneOptions(prune::PruneMethod::kMagnitude)
                                    .final_remaining(0.2).one_shot(true).keep_head_dense(true));
   frugal::core::StepInfo info;
   pruner.before_forward(false, info);
