@@ -5,19 +5,12 @@
 // lock step (8 to 12 accumulators, 16 or 24 lanes) measured slower than this
 // one-row form; see docs/RESULTS.md, section 2.
 #include "csr_kernels.h"
+#include "simd.h"
 
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
 #include <algorithm>
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define FRUGAL_HAVE_X86 1
-#define FRUGAL_AVX2 __attribute__((target("avx2,fma")))
-#else
-#define FRUGAL_HAVE_X86 0
-#endif
 
 namespace frugal::kernels::detail {
 namespace {
@@ -27,8 +20,6 @@ namespace {
 constexpr int64_t kStripLanes = 32;
 /// Rows per work unit, and of the scratch block transposed into y.
 constexpr int64_t kUnitRows = 64;
-/// Multiply-adds below which a call stays on the calling thread.
-constexpr int64_t kSerialWork = int64_t{1} << 15;
 
 #if FRUGAL_HAVE_X86
 
@@ -107,8 +98,7 @@ void spmm_tiles(const CsrView& a, const float* values, const float* xt, int64_t 
   if (a.rows == 0 || batch == 0) return;
   const int64_t n_strips = (batch + kStripLanes - 1) / kStripLanes, n_units = (a.rows + kUnitRows - 1) / kUnitRows;
   const int64_t work = a.row_ptr[a.rows] * batch;
-  const int64_t grain = work < kSerialWork ? n_strips * n_units : 1;
-  at::parallel_for(0, n_strips * n_units, grain, [&](int64_t u0, int64_t u1) {
+  at::parallel_for(0, n_strips * n_units, grain(n_strips * n_units, work), [&](int64_t u0, int64_t u1) {
     alignas(64) float scratch[kUnitRows * kStripLanes];
     for (int64_t u = u0; u < u1; ++u) {
       // Consecutive units share a strip, whose slice of x^T then stays in L2.
