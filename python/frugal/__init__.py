@@ -17,6 +17,8 @@ from .infobatch import InfoBatch, InfoBatchSampler  # noqa: E402
 from .sparsity import DynamicSparsity  # noqa: E402
 from .sparse_linear import SparseLinear, sparse_linear  # noqa: E402
 from .pruning import Pruner  # noqa: E402
+from .csr_file import load_csr, read_csr, write_csr  # noqa: E402
 
-__all__ = ["InfoBatch", "InfoBatchSampler", "DynamicSparsity", "Pruner", "SparseLinear", "sparse_linear", "_C"]
+__all__ = ["InfoBatch", "InfoBatchSampler", "DynamicSparsity", "Pruner", "SparseLinear", "sparse_linear",
+           "read_csr", "load_csr", "write_csr", "_C"]
 __version__ = "0.1.0"

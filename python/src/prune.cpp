@@ -8,6 +8,8 @@
 #include "bind.h"
 #include "mirror.h"
 
+#include "frugal/kernels/csr.h"
+#include "frugal/prune/export.h"
 #include "frugal/prune/pruner.h"
 
 #include <torch/torch.h>
@@ -151,6 +153,28 @@ The C++ pruner over a model's Linear / Conv weights (`names`: module names,
              });
            },
            py::arg("state"));
+
+  // The export file format of `frugal export` (weights.csr, prune/export.h),
+  // for python/frugal/csr_file.py.
+  m.def("read_csr",
+        [](const std::string& path) {
+          return value_errors([&] {
+            py::list out;
+            for (const auto& m : prune::read_csr(path))
+              out.append(py::make_tuple(m.name, m.shape, kernels::to_torch_sparse_csr(m.values, m.pattern)));
+            return out;
+          });
+        },
+        py::arg("path"), "[(name, shape, sparse CSR tensor [rows, cols])] from a CSR export file.");
+  m.def("write_csr",
+        [](const std::string& path, const std::vector<std::pair<std::string, torch::Tensor>>& weights) {
+          value_errors([&] {
+            std::vector<prune::CsrMatrix> matrices;
+            for (const auto& [name, weight] : weights) matrices.push_back(prune::to_csr(name, weight));
+            prune::write_csr(path, matrices);
+          });
+        },
+        py::arg("path"), py::arg("weights"), "Writes [(name, weight)] as a CSR export file (atomically).");
 }
 
 }  // namespace frugal::python

@@ -244,8 +244,12 @@ void SparseLinearImpl::install(const CsrPattern& next) {
     else
       col_idx.set_data(next.col_idx().clone());
   }
-  // The pattern must view the buffers themselves, so that saving the module
-  // saves what the kernels use.
+  adopt_buffers();
+}
+
+void SparseLinearImpl::adopt_buffers() const {
+  // The pattern views the buffers themselves, so that saving the module saves
+  // what the kernels use; the stamp tells pattern() when they were replaced.
   pattern_ = CsrPattern(row_ptr, col_idx, options.in_features());
   stamp_row_ptr_ = row_ptr.data_ptr();
   stamp_col_idx_ = col_idx.data_ptr();
@@ -263,12 +267,7 @@ const CsrPattern& SparseLinearImpl::pattern() const {
                 row_ptr.numel(), " entries, expected out_features + 1 = ", options.out_features() + 1);
     TORCH_CHECK(values.numel() == col_idx.numel(), "SparseLinear: values has ", values.numel(),
                 " entries but the pattern has ", col_idx.numel());
-    pattern_ = CsrPattern(row_ptr, col_idx, options.in_features());
-    stamp_row_ptr_ = row_ptr.data_ptr();
-    stamp_col_idx_ = col_idx.data_ptr();
-    stamp_version_ = static_cast<int64_t>(row_ptr._version() + col_idx._version());
-    stamp_nnz_ = col_idx.numel();
-    decisions_.clear();
+    adopt_buffers();
   }
   return pattern_;
 }

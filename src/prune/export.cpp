@@ -6,7 +6,6 @@
 #include <c10/util/Exception.h>
 
 #include <cstring>
-#include <fstream>
 #include <sstream>
 
 namespace frugal::prune {
@@ -28,26 +27,15 @@ CsrMatrix to_csr(const std::string& name, const torch::Tensor& weight) {
   CsrMatrix m;
   m.name = name;
   m.shape = weight.sizes().vec();
-  auto dense = weight.detach().reshape({m.rows(), m.cols()}).contiguous();
-  auto nonzero = dense.ne(0);
-  m.row_ptr = at::cat({at::zeros({1}, at::kLong), nonzero.sum(1, false, at::kLong).cumsum(0)});
   TORCH_CHECK(m.cols() < (int64_t{1} << 31), "'", name, "' has ", m.cols(),
               " columns; CSR column indices are int32");
-  // nonzero() lists row-major, so the columns ascend within each row.
-  m.col_idx = nonzero.nonzero().select(1, 1).to(at::kInt).contiguous();
-  m.values = dense.masked_select(nonzero);
+  auto dense = weight.detach().reshape({m.rows(), m.cols()}).contiguous();
+  m.pattern = kernels::CsrPattern::from_mask(dense.ne(0));
+  m.values = kernels::csr_values(dense, m.pattern);
   return m;
 }
 
-torch::Tensor to_dense(const CsrMatrix& m) {
-  auto dense = at::zeros({m.rows(), m.cols()}, m.values.options());
-  if (m.nnz() > 0) {
-    auto counts = m.row_ptr.slice(0, 1) - m.row_ptr.slice(0, 0, m.rows());
-    auto rows = at::repeat_interleave(at::arange(m.rows(), at::kLong), counts);
-    dense.index_put_({rows, m.col_idx.to(at::kLong)}, m.values);
-  }
-  return dense.view(m.shape);
-}
+torch::Tensor to_dense(const CsrMatrix& m) { return kernels::csr_to_dense(m.values, m.pattern).view(m.shape); }
 
 std::vector<CsrMatrix> to_csr(torch::nn::Module& model, const std::vector<std::string>& names) {
   auto params = model.named_parameters();
@@ -82,16 +70,14 @@ void put_tensor(std::ostream& out, const torch::Tensor& t) {
             static_cast<std::streamsize>(c.numel() * c.element_size()));
 }
 
+/// Reads the payload of a verified checked file, failing cleanly where a
+/// field would run past its end.
 class Reader {
  public:
-  explicit Reader(const std::string& path) : path_(path), in_(path, std::ios::binary) {
-    TORCH_CHECK(in_, "cannot open CSR file '", path, "'");
-    in_.seekg(0, std::ios::end);
-    size_ = static_cast<int64_t>(in_.tellg());
-    in_.seekg(0, std::ios::beg);
-  }
+  Reader(std::string payload, const std::string& path)
+      : path_(path), size_(static_cast<int64_t>(payload.size())), in_(std::move(payload), std::ios::binary) {}
 
-  /// Fails before allocating when the file cannot hold `bytes` more.
+  /// Fails before allocating when the payload cannot hold `bytes` more.
   void need(int64_t bytes) {
     const int64_t pos = static_cast<int64_t>(in_.tellg());
     TORCH_CHECK(bytes >= 0 && pos + bytes <= size_, "CSR file '", path_, "' is truncated: ",
@@ -124,8 +110,8 @@ class Reader {
 
  private:
   std::string path_;
-  std::ifstream in_;
   int64_t size_ = 0;
+  std::istringstream in_;
 };
 
 }  // namespace
@@ -136,9 +122,10 @@ void write_csr(const std::string& path, const std::vector<CsrMatrix>& matrices) 
   out.write(kMagic, sizeof(kMagic));
   put(out, static_cast<uint32_t>(matrices.size()));
   for (const auto& m : matrices) {
-    TORCH_CHECK(m.row_ptr.numel() == m.rows() + 1 && m.col_idx.numel() == m.nnz(),
-                "matrix '", m.name, "' is inconsistent: ", m.row_ptr.numel(), " row pointers for ",
-                m.rows(), " rows, ", m.col_idx.numel(), " columns for ", m.nnz(), " values");
+    TORCH_CHECK(m.pattern.rows() == m.rows() && m.pattern.cols() == m.cols() && m.pattern.nnz() == m.nnz(),
+                "matrix '", m.name, "' is inconsistent: a ", m.pattern.rows(), " x ", m.pattern.cols(),
+                " pattern of ", m.pattern.nnz(), " entries for ", m.rows(), " x ", m.cols(), " and ", m.nnz(),
+                " values");
     const auto type = m.values.scalar_type();
     TORCH_CHECK(type == at::kFloat || type == at::kDouble, "matrix '", m.name,
                 "' has values of type ", type, "; the format stores float32 or float64");
@@ -150,16 +137,16 @@ void write_csr(const std::string& path, const std::vector<CsrMatrix>& matrices) 
     put(out, m.rows());
     put(out, m.cols());
     put(out, m.nnz());
-    put_tensor(out, m.row_ptr.to(at::kLong));
-    put_tensor(out, m.col_idx.to(at::kInt));
+    put_tensor(out, m.pattern.row_ptr());
+    put_tensor(out, m.pattern.col_idx());
     put_tensor(out, m.values);
   }
-  core::write_file_atomically(path, out.str());
+  core::write_file_atomically(path, core::seal(out.str()));
 }
 
 std::vector<CsrMatrix> read_csr(const std::string& path) {
   check_little_endian();
-  Reader in(path);
+  Reader in(core::read_checked_file(path), path);
   char magic[sizeof(kMagic)];
   for (char& c : magic) c = in.get<char>();
   TORCH_CHECK(std::memcmp(magic, kMagic, sizeof(kMagic)) == 0, "'", path,
@@ -185,17 +172,16 @@ std::vector<CsrMatrix> read_csr(const std::string& path) {
                 "' is ", rows, " x ", cols, " but its shape is ", c10::IntArrayRef(m.shape));
     TORCH_CHECK(nnz >= 0 && nnz <= rows * cols, "CSR file '", path, "': matrix '", m.name,
                 "' claims ", nnz, " non-zeros");
-    m.row_ptr = in.get_tensor(rows + 1, at::kLong);
-    m.col_idx = in.get_tensor(nnz, at::kInt);
+    auto row_ptr = in.get_tensor(rows + 1, at::kLong);
+    auto col_idx = in.get_tensor(nnz, at::kInt);
     m.values = in.get_tensor(nnz, value_bytes == 4 ? at::kFloat : at::kDouble);
-    auto steps = m.row_ptr.slice(0, 1) - m.row_ptr.slice(0, 0, rows);
-    TORCH_CHECK(m.row_ptr[0].item<int64_t>() == 0 && m.row_ptr[rows].item<int64_t>() == nnz &&
-                    (rows == 0 || steps.min().item<int64_t>() >= 0),
-                "CSR file '", path, "': row pointers of '", m.name, "' are not ascending from 0 to ",
-                nnz);
-    TORCH_CHECK(nnz == 0 || (m.col_idx.min().item<int32_t>() >= 0 &&
-                             m.col_idx.max().item<int32_t>() < cols),
-                "CSR file '", path, "': column index out of range in '", m.name, "'");
+    TORCH_CHECK(row_ptr[rows].item<int64_t>() == nnz, "CSR file '", path, "': row pointers of '", m.name,
+                "' end at ", row_ptr[rows].item<int64_t>(), ", not at its ", nnz, " non-zeros");
+    try {
+      m.pattern = kernels::CsrPattern(row_ptr, col_idx, cols);
+    } catch (const c10::Error& e) {
+      TORCH_CHECK(false, "CSR file '", path, "': matrix '", m.name, "': ", e.what_without_backtrace());
+    }
     out.push_back(std::move(m));
   }
   TORCH_CHECK(in.at_end(), "CSR file '", path, "' has trailing bytes after ", count, " matrices");

@@ -1,3 +1,4 @@
+#include "frugal/core/checked_file.h"
 #include "frugal/prune/distill.h"
 #include "frugal/prune/export.h"
 #include "frugal/prune/pruner.h"
@@ -36,8 +37,8 @@ TEST(Csr, HoldsExactlyTheNonZerosRowByRow) {
   auto m = prune::to_csr("w", w);
   EXPECT_EQ(m.rows(), 3);
   EXPECT_EQ(m.cols(), 3);
-  EXPECT_TRUE(torch::equal(m.row_ptr, torch::tensor({0, 1, 1, 3}, torch::kLong)));
-  EXPECT_TRUE(torch::equal(m.col_idx, torch::tensor({1, 0, 2}, torch::kInt)));
+  EXPECT_TRUE(torch::equal(m.pattern.row_ptr(), torch::tensor({0, 1, 1, 3}, torch::kLong)));
+  EXPECT_TRUE(torch::equal(m.pattern.col_idx(), torch::tensor({1, 0, 2}, torch::kInt)));
   EXPECT_TRUE(torch::equal(m.values, torch::tensor({2.0f, 3.0f, -1.0f})));
   EXPECT_TRUE(torch::equal(prune::to_dense(m), w));
 }
@@ -57,8 +58,7 @@ TEST(Csr, FileRoundTripsLinearAndConvWeights) {
   for (size_t i = 0; i < read.size(); ++i) {
     EXPECT_EQ(read[i].name, written[i].name);
     EXPECT_EQ(read[i].shape, written[i].shape);
-    EXPECT_TRUE(torch::equal(read[i].row_ptr, written[i].row_ptr)) << read[i].name;
-    EXPECT_TRUE(torch::equal(read[i].col_idx, written[i].col_idx)) << read[i].name;
+    EXPECT_TRUE(read[i].pattern.equals(written[i].pattern)) << read[i].name;
     EXPECT_TRUE(torch::equal(read[i].values, written[i].values)) << read[i].name;
     EXPECT_TRUE(torch::equal(prune::to_dense(read[i]), prune::to_dense(written[i])));
   }
@@ -67,7 +67,7 @@ TEST(Csr, FileRoundTripsLinearAndConvWeights) {
   std::remove(path.c_str());
 }
 
-TEST(Csr, RejectsCorruptFilesWithClearMessages) {
+TEST(Csr, RejectsTruncatedOrFlippedFilesWithClearMessages) {
   auto path = temp_path("corrupt.csr");
   prune::write_csr(path, {prune::to_csr("w", sparse_random({8, 8}, 0.5, torch::kFloat))});
   std::string bytes;
@@ -75,18 +75,30 @@ TEST(Csr, RejectsCorruptFilesWithClearMessages) {
     std::ifstream in(path, std::ios::binary);
     bytes.assign(std::istreambuf_iterator<char>(in), {});
   }
-  {
+  const auto rewrite = [&](const std::string& content) {
     std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size() - 5));
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+  };
+  for (size_t size : {size_t{0}, size_t{10}, size_t{30}, bytes.size() / 2, bytes.size() - 1}) {
+    rewrite(bytes.substr(0, size));
+    const auto error = error_of([&] { prune::read_csr(path); });
+    EXPECT_TRUE(error.find("truncated") != std::string::npos || error.find("not a frugal file") != std::string::npos)
+        << "cut at " << size << ": " << error;
   }
-  EXPECT_NE(error_of([&] { prune::read_csr(path); }).find("truncated"), std::string::npos);
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out << "NOTACSR!" << bytes.substr(8);
+  // One flipped byte anywhere: in the header, the name, the indices, the last value.
+  for (size_t at : {size_t{3}, size_t{12}, size_t{30}, bytes.size() / 2, bytes.size() - 1}) {
+    std::string flipped = bytes;
+    flipped[at] = static_cast<char>(flipped[at] ^ 0x10);
+    rewrite(flipped);
+    const auto error = error_of([&] { prune::read_csr(path); });
+    EXPECT_TRUE(error.find("corrupt") != std::string::npos || error.find("not a frugal file") != std::string::npos)
+        << "flipped at " << at << ": " << error;
   }
+  // A sound checked file that holds something else.
+  frugal::core::write_file_atomically(path, frugal::core::seal("NOTACSR!" + std::string(16, '\0')));
   EXPECT_NE(error_of([&] { prune::read_csr(path); }).find("bad magic"), std::string::npos);
   std::remove(path.c_str());
-  EXPECT_NE(error_of([&] { prune::read_csr(path); }).find("cannot open"), std::string::npos);
+  EXPECT_NE(error_of([&] { prune::read_csr(path); }).find("cannot read"), std::string::npos);
 }
 
 TEST(Export, BakedModelRoundTripsThroughCsrWithSameOutputs) {

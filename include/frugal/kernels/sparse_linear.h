@@ -127,6 +127,8 @@ class SparseLinearImpl : public torch::nn::Cloneable<SparseLinearImpl> {
  private:
   /// Rewrites the buffers (in place when sizes allow) and the cached pattern.
   void install(const CsrPattern& next);
+  /// Rebuilds the cached pattern over the buffers as they are and stamps it.
+  void adopt_buffers() const;
 
   mutable CsrPattern pattern_;
   /// What pattern_ was built from: data pointers, versions and size of the

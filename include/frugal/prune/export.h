@@ -6,7 +6,9 @@
 /// 2020, "Saving_PruneBERT" in the reference code): the zeros of a pruned
 /// model give no speed-up in dense kernels, but CSR shrinks storage.
 ///
-/// File format (all integers and floats little-endian):
+/// File format (all integers and floats little-endian): a checked file
+/// (core/checked_file.h: a 24-byte header with the payload's length and
+/// crc32, verified before anything is parsed), whose payload is
 ///
 ///     8 bytes   magic "FRUGCSR1"
 ///     uint32    number of matrices
@@ -22,6 +24,8 @@
 /// A weight of shape [out, in, k...] is stored as the matrix
 /// [out, in * k...] (its row-major view), so a Linear's rows are its outputs.
 
+#include "frugal/kernels/csr.h"
+
 #include <torch/nn/module.h>
 
 #include <cstdint>
@@ -36,11 +40,10 @@ struct CsrMatrix {
   std::string name;
   /// The weight's original shape; rows = shape[0], cols = the product of the rest.
   std::vector<int64_t> shape;
-  /// int64 [rows + 1]: row i holds entries row_ptr[i] .. row_ptr[i + 1] - 1.
-  torch::Tensor row_ptr;
-  /// int32 [nnz]: column of each entry, ascending within a row. The index
-  /// types are those of kernels::CsrPattern, which can adopt them as they are.
-  torch::Tensor col_idx;
+  /// Where the non-zeros are, in the kernels' one CSR type (rows = shape[0],
+  /// cols = the product of the rest): (values, pattern) go to
+  /// kernels::sparse_linear or kernels::csr_to_dense as they are.
+  kernels::CsrPattern pattern;
   /// [nnz], the weight's dtype (float32 or float64).
   torch::Tensor values;
 
