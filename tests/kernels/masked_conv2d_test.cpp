@@ -1,4 +1,5 @@
 #include "support/expect_error.h"
+#include "support/layer_grads.h"
 
 #include <frugal/kernels/dispatch.h>
 #include <frugal/kernels/masked_conv2d.h>
@@ -15,17 +16,8 @@ using frugal_test::expect_error;
 
 namespace {
 
-struct Grads {
-  torch::Tensor y, input, weight, bias;
-};
-
-Grads run(fk::MaskedConv2dImpl& layer, const torch::Tensor& x, const torch::Tensor& grad_y) {
-  layer.zero_grad();
-  auto input = x.detach().clone().requires_grad_(true);
-  auto y = layer.forward(input);
-  y.backward(grad_y);
-  return {y.detach(), input.grad(), layer.weight.grad().clone(), layer.bias.grad().clone()};
-}
+using frugal_test::Grads;
+using frugal_test::run_layer;
 
 void mask_weight(fk::MaskedConv2dImpl& layer, const torch::Tensor& mask) {
   torch::NoGradGuard no_grad;
@@ -54,10 +46,10 @@ TEST(MaskedConv2d, SparseForwardAndGradientsEqualTheMaskedDenseOnes) {
   mask_weight(*layer, mask);
   const auto x = torch::randn({3, 6, 11, 10});
   const auto grad_y = torch::randn({3, 8, 6, 5});
-  const Grads dense = run(*layer, x, grad_y);
+  const Grads dense = run_layer(*layer, x, grad_y);
   layer->set_pattern(mask, fk::KernelChoice::kSparse);
   ASSERT_TRUE(layer->uses_sparse_kernel(x));
-  const Grads sparse = run(*layer, x, grad_y);
+  const Grads sparse = run_layer(*layer, x, grad_y);
   EXPECT_TRUE(torch::allclose(sparse.y, dense.y, 1e-4, 1e-5));
   EXPECT_TRUE(torch::allclose(sparse.input, dense.input, 1e-4, 1e-5));
   EXPECT_TRUE(torch::allclose(sparse.bias, dense.bias, 1e-4, 1e-5));
@@ -73,7 +65,7 @@ TEST(MaskedConv2d, CompactFormTrainsValuesGivesTheDenseGradientOnRequestAndWrite
   const auto weight0 = layer->weight.detach().clone();
   const auto x = torch::randn({2, 4, 7, 7});
   const auto grad_y = torch::randn({2, 6, 7, 7});
-  const Grads dense = run(*layer, x, grad_y);
+  const Grads dense = run_layer(*layer, x, grad_y);
   layer->weight.mutable_grad().reset();
 
   layer->set_compact_pattern(mask, fk::KernelChoice::kSparse);

@@ -1,4 +1,5 @@
 #include "support/expect_error.h"
+#include "support/layer_grads.h"
 
 #include <frugal/kernels/dispatch.h>
 #include <frugal/kernels/masked_linear.h>
@@ -12,18 +13,8 @@ using frugal_test::expect_error;
 
 namespace {
 
-struct Grads {
-  torch::Tensor y, input, weight, bias;
-};
-
-/// Forward and backward of `layer` on x with a fixed upstream gradient.
-Grads run(fk::MaskedLinearImpl& layer, const torch::Tensor& x, const torch::Tensor& grad_y) {
-  layer.zero_grad();
-  auto input = x.detach().clone().requires_grad_(true);
-  auto y = layer.forward(input);
-  y.backward(grad_y);
-  return {y.detach(), input.grad(), layer.weight.grad().clone(), layer.bias.grad().clone()};
-}
+using frugal_test::Grads;
+using frugal_test::run_layer;
 
 }  // namespace
 
@@ -62,11 +53,11 @@ TEST(MaskedLinear, SparseForwardAndGradientsEqualTheMaskedDenseOnes) {
     }
     const auto x = torch::randn({c.batch, c.in});
     const auto grad_y = torch::randn({c.batch, c.out});
-    const Grads dense = run(*layer, x, grad_y);
+    const Grads dense = run_layer(*layer, x, grad_y);
 
     layer->set_pattern(mask, fk::KernelChoice::kSparse);
     ASSERT_TRUE(layer->uses_sparse_kernel(x));
-    const Grads sparse = run(*layer, x, grad_y);
+    const Grads sparse = run_layer(*layer, x, grad_y);
     EXPECT_TRUE(torch::allclose(sparse.y, dense.y, 1e-4, 1e-5));
     EXPECT_TRUE(torch::allclose(sparse.input, dense.input, 1e-4, 1e-5));
     EXPECT_TRUE(torch::allclose(sparse.bias, dense.bias, 1e-4, 1e-5));
@@ -89,7 +80,7 @@ TEST(MaskedLinear, DenseGradientModeGivesTheFullWeightGradient) {
   layer->set_pattern(mask, fk::KernelChoice::kSparse);
   layer->set_dense_gradient(true);
   EXPECT_FALSE(layer->uses_sparse_kernel(x));
-  const Grads full = run(*layer, x, grad_y);
+  const Grads full = run_layer(*layer, x, grad_y);
   EXPECT_TRUE(torch::allclose(full.weight, grad_y.t().mm(x), 1e-4, 1e-5));
   EXPECT_GT(full.weight.masked_select(mask.logical_not()).abs().sum().item<float>(), 0.0f);
   layer->set_dense_gradient(false);

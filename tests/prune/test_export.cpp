@@ -3,6 +3,8 @@
 #include "frugal/prune/export.h"
 #include "frugal/prune/pruner.h"
 
+#include "support/expect_error.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -14,16 +16,9 @@ namespace prune = frugal::prune;
 
 namespace {
 
-std::string temp_path(const std::string& name) { return ::testing::TempDir() + "/" + name; }
+using frugal_test::error_of;
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
-}
+std::string temp_path(const std::string& name) { return ::testing::TempDir() + "/" + name; }
 
 torch::Tensor sparse_random(std::vector<int64_t> shape, double density, torch::Dtype dtype) {
   auto w = torch::randn(shape, torch::TensorOptions().dtype(dtype));

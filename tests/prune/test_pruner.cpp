@@ -1,5 +1,7 @@
 #include "frugal/prune/pruner.h"
 
+#include "support/expect_error.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -15,6 +17,8 @@ using prune::PruneSelection;
 using prune::Pruner;
 
 namespace {
+
+using frugal_test::error_of;
 
 /// 4 -> 8 -> 6 -> 3; the head is module "4".
 torch::nn::Sequential tiny_mlp(uint64_t seed = 0) {
@@ -33,15 +37,6 @@ StepInfo at_step(int64_t step, int64_t total) {
 
 torch::Tensor param(torch::nn::Module& m, const std::string& name) {
   return m.named_parameters()[name];
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
-  }
-  return "";
 }
 
 /// A hand-written loop calling the hooks in the order hook.h documents.

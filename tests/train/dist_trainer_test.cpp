@@ -6,6 +6,7 @@
 #include "frugal/train/optim.h"
 #include "frugal/train/trainer.h"
 
+#include "support/blobs.h"
 #include "support/fork_ranks.h"
 
 #include <gtest/gtest.h>
@@ -18,12 +19,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace frugal;
 
-data::TensorDataset blobs(int64_t n, uint64_t seed) {
-  torch::manual_seed(seed);
-  auto targets = torch::randint(0, 3, {n}, torch::kLong);
-  auto inputs = torch::randn({n, 8}) + targets.to(torch::kFloat).unsqueeze(1) * 1.5;
-  return {inputs, targets, 3};
-}
+using frugal_test::blobs;
 
 /// Records every layer's mask after every step (after the sparse hook's update).
 struct MaskRecorder : train::TrainHook {

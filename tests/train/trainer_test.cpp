@@ -1,3 +1,4 @@
+#include "support/blobs.h"
 #include "support/crash_hook.h"
 #include "support/expect_error.h"
 #include "frugal/core/checked_file.h"
@@ -19,13 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using namespace frugal;
 
-/// Two Gaussian blobs in 8-D, 3 classes.
-data::TensorDataset blobs(int64_t n, uint64_t seed) {
-  torch::manual_seed(seed);
-  auto targets = torch::randint(0, 3, {n}, torch::kLong);
-  auto inputs = torch::randn({n, 8}) + targets.to(torch::kFloat).unsqueeze(1) * 1.5;
-  return {inputs, targets, 3};
-}
+using frugal_test::blobs;
 
 std::string temp_dir(const std::string& name) {
   auto dir = fs::temp_directory_path() / ("frugal_trainer_" + name + "_" + std::to_string(getpid()));
