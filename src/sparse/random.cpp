@@ -59,6 +59,13 @@ torch::Tensor choose(torch::Tensor& candidates, int64_t k, Rng& rng) {
               "choose needs a contiguous 1-D int64 tensor of candidates");
   const int64_t n = candidates.numel();
   TORCH_CHECK(k >= 0 && k <= n, "cannot choose ", k, " of ", n, " candidates");
+  if (!candidates.device().is_cpu()) {
+    // The shuffle walks host memory: shuffle a CPU copy and write it back.
+    auto host = candidates.cpu();
+    choose(host, k, rng);
+    candidates.copy_(host);
+    return candidates.narrow(0, 0, k);
+  }
   int64_t* data = candidates.data_ptr<int64_t>();
   for (int64_t i = 0; i < k; ++i) {
     const int64_t j = i + static_cast<int64_t>(rng.below(static_cast<uint64_t>(n - i)));

@@ -17,7 +17,10 @@ torch::Tensor flat(const torch::Tensor& t) {
 }
 
 // One counting pass and one filling pass: about twice as fast as nonzero().
+// The selections here walk host memory; a mask on another device (CUDA) is
+// read through a CPU copy and the positions go back to its device.
 torch::Tensor positions_where(const torch::Tensor& mask, bool want) {
+  if (!mask.device().is_cpu()) return positions_where(mask.cpu(), want).to(mask.device());
   const bool* m = mask.data_ptr<bool>();
   const int64_t n = mask.numel();
   int64_t count = 0;
@@ -66,6 +69,8 @@ torch::Tensor select_by_magnitude(const torch::Tensor& score, const torch::Tenso
                                   int64_t k, bool largest) {
   TORCH_CHECK(score.numel() == mask.numel() && mask.is_contiguous(),
               "score and mask must match: ", score.sizes(), " vs ", mask.sizes());
+  if (!score.device().is_cpu() || !mask.device().is_cpu())
+    return select_by_magnitude(score.cpu(), mask.cpu(), want, k, largest).to(mask.device());
   if (score.scalar_type() == torch::kDouble) {
     auto s = score.contiguous();
     return select_impl<double>(s.data_ptr<double>(), mask.data_ptr<bool>(), s.numel(), want, k,
