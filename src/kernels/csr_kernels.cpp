@@ -107,11 +107,6 @@ void spmv_rows_portable(const CsrView& a, const float* values, const float* x, c
 
 #if FRUGAL_HAVE_X86
 
-FRUGAL_AVX2 inline __m256i lane_mask(int64_t lanes) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 /// Transposes an 8 x 8 block.
 FRUGAL_AVX2 inline void transpose8(const float* src, int64_t lds, float* dst, int64_t ldd) {
   __m256 r[8], t[8], s[8];

@@ -31,6 +31,12 @@ FRUGAL_AVX2 inline float hsum(__m256 v) {
   h = _mm_add_ss(h, _mm_movehdup_ps(h));
   return _mm_cvtss_f32(h);
 }
+
+/// All bits set in the first `lanes` of 8 int32 lanes (for masked loads and
+/// stores of a partial last vector).
+FRUGAL_AVX2 inline __m256i lane_mask(int64_t lanes) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 #endif
 
 }  // namespace frugal::kernels::detail

@@ -23,11 +23,6 @@ constexpr int64_t kUnitRows = 64;
 
 #if FRUGAL_HAVE_X86
 
-FRUGAL_AVX2 inline __m256i tail_mask(int64_t lanes) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lanes)),
-                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 /// Rows [r0, r1) over the first 8 (NV - 1) + `lanes` (M) or 8 NV lanes of the
 /// strip at xt (offset to the strip's first lane): out[(r - r0) * ldo + lane]
 /// = bias[r] + sum_k values[k] * xt[col_k * ld + lane]. With M the last
@@ -37,7 +32,7 @@ template <int NV, bool M>
 FRUGAL_AVX2 void strip_rows(const CsrView& a, const float* __restrict values, const float* __restrict xt,
                             int64_t ld, const float* bias, int64_t r0, int64_t r1, float* __restrict out,
                             int64_t ldo, int64_t lanes) {
-  const __m256i mask = tail_mask(lanes - 8 * (NV - 1));
+  const __m256i mask = lane_mask(lanes - 8 * (NV - 1));
   const int32_t* ci = a.col_idx;
   for (int64_t r = r0; r < r1; ++r) {
     __m256 acc[NV];
