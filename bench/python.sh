@@ -6,13 +6,16 @@
 #    frugal.InfoBatch integration: samples forwarded, training time, test
 #    accuracy (targets: >= 30% fewer samples, wall saved within 2 points of
 #    that, accuracy within 0.3 points), alternated --rounds times;
-# 2. one epoch at 95% sparsity: RigL on masked nn.Linear vs frugal.SparseLinear
-#    with the same masks (target >= 3x);
+# 2. one epoch at 95% sparsity, RigL (update interval 100) on masked
+#    nn.Linear vs on frugal.SparseLinear from the same masks (target >= 3x),
+#    alternated --rounds times;
 # 3. frugal.DynamicSparsity.step() against a plain optimizer step, and
 #    SparseLinear forward + backward against nn.Linear on W * mask.
 # Builds the module into build/ if needed, writes bench/results/python.json.
 #
-#   bench/python.sh [--quick] [--rounds N] [--workers N]
+#   bench/python.sh [--quick] [--rounds N] [--workers N] [--only rigl_epoch]
+#
+# --only rigl_epoch runs part 2 alone and replaces its rows in the JSON file.
 #
 # Run it on an otherwise idle machine: the times are wall-clock.
 set -euo pipefail

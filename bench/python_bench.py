@@ -89,27 +89,24 @@ def sparse_linear(density, batch, reps):
 
 
 def rigl_epoch(sparse_layers, limit):
-    """One epoch of the same loop at 95% sparsity (ERK masks chosen by
-    frugal.DynamicSparsity): on masked nn.Linear with RigL's updates
-    (sparsity.step() after each optimizer step), or on frugal.SparseLinear
-    layers holding the same masks, which keep their pattern (RigL's few
-    update steps are not part of that side)."""
+    """One epoch of the same loop at 95% sparsity, RigL (ERK, update interval
+    100) by frugal.DynamicSparsity with sparsity.step() after each optimizer
+    step, on masked nn.Linear layers or on frugal.SparseLinear layers (built
+    from the same nn.Linear layers; the same seed gives them the same masks
+    to start from, and they drop and grow on the same steps)."""
     torch.manual_seed(0)
     x, y = vs_pytorch.load("train", limit)
     x = (x - x.mean()) / x.std(unbiased=False)
     model = vs_pytorch.model_for("mlp")
+    order = torch.randperm(x.shape[0])  # drawn before SparseLinear's own init draws
+    if sparse_layers:
+        for i, layer in enumerate(model):
+            if isinstance(layer, torch.nn.Linear):
+                model[i] = frugal.SparseLinear.from_dense(layer, torch.ones_like(layer.weight, dtype=torch.bool))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     batches = (x.shape[0] + 127) // 128
     sparsity = frugal.DynamicSparsity(model, optimizer, 0.05, method="rigl", update_interval=100,
                                       total_steps=batches)
-    if sparse_layers:
-        masks = dict(zip(sparsity.names, sparsity.masks))
-        for i, layer in enumerate(model):
-            if isinstance(layer, torch.nn.Linear):
-                model[i] = frugal.SparseLinear.from_dense(layer, masks[f"{i}.weight"])
-        sparsity = None
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-    order = torch.randperm(x.shape[0])
     start = time.perf_counter()
     for b in range(batches):
         idx = order[b * 128:(b + 1) * 128]
@@ -117,20 +114,14 @@ def rigl_epoch(sparse_layers, limit):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        if sparsity:
-            sparsity.step()
-    return {"train_s": time.perf_counter() - start, "layers": "SparseLinear" if sparse_layers else "masked Linear"}
+        sparsity.step()
+    train_s = time.perf_counter() - start
+    nnz = sum(int(m.sum()) for m in sparsity.masks)
+    return {"train_s": train_s, "layers": "SparseLinear" if sparse_layers else "masked Linear",
+            "updates": sparsity.updates, "density": sparsity.density(), "active": nnz, "final_loss": loss.item()}
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--json", default=None)
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--workers", type=int, default=0)
-    args = parser.parse_args()
-    epochs, limit, steps, reps = (2, 4096, 100, 10) if args.quick else (15, 0, 1000, 50)
-    results = {"torch_threads": torch.get_num_threads(), "infobatch": [], "dst": {}, "sparse_linear": []}
+def infobatch_part(args, epochs, limit, results):
     # Full data and InfoBatch alternated, ROUNDS times: the ratio is what counts.
     for round_ in range(args.rounds):
         for use in (False, True):
@@ -146,15 +137,47 @@ def main():
         print(f"round {round_ + 1}: samples saved {100 * (1 - ib['forwarded'] / full['forwarded']):.1f}%, "
               f"wall saved {100 * (1 - ib['train_s'] / full['train_s']):.1f}%, "
               f"accuracy {100 * (ib['test_acc'] - full['test_acc']):+.2f} points")
+
+
+def rigl_epoch_part(args, limit, results):
+    # The two variants alternated, ROUNDS times.
     results["rigl_epoch"] = []
     for round_ in range(args.rounds):
         for sparse_layers in (False, True):
             r = rigl_epoch(sparse_layers, limit)
             r["round"] = round_ + 1
             results["rigl_epoch"].append(r)
-    print("\n| one epoch at 95% sparsity | round | train s |\n|---|---|---|")
+    print("\n| one epoch at 95% sparsity, RigL | round | train s | updates | active |\n|---|---|---|---|---|")
     for r in results["rigl_epoch"]:
-        print(f"| {r['layers']} | {r['round']} | {r['train_s']:.2f} |")
+        print(f"| {r['layers']} | {r['round']} | {r['train_s']:.2f} | {r['updates']} | {r['active']} |")
+    for round_ in range(args.rounds):
+        dense, sparse = [r for r in results["rigl_epoch"] if r["round"] == round_ + 1]
+        print(f"round {round_ + 1}: SparseLinear {dense['train_s'] / sparse['train_s']:.2f}x faster")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--json", default=None)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=0)
+    parser.add_argument("--only", choices=["rigl_epoch"], default=None,
+                        help="run one part alone; with --json, its rows replace that part's in the file")
+    args = parser.parse_args()
+    epochs, limit, steps, reps = (2, 4096, 100, 10) if args.quick else (15, 0, 1000, 50)
+    results = {"torch_threads": torch.get_num_threads(), "infobatch": [], "dst": {}, "sparse_linear": []}
+    if args.only == "rigl_epoch":
+        if args.json and os.path.exists(args.json):
+            with open(args.json) as f:
+                results = json.load(f)
+        rigl_epoch_part(args, limit, results)
+        results.setdefault("measured", {})["rigl_epoch"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=2)
+        return
+    infobatch_part(args, epochs, limit, results)
+    rigl_epoch_part(args, limit, results)
     for use in (False, True):
         results["dst"]["rigl" if use else "dense"] = dst_step(steps, use)
     print(f"\nDST step: dense {results['dst']['dense']['ms_per_step']:.2f} ms, "
@@ -166,6 +189,8 @@ def main():
             r.update(density=density, batch=batch)
             results["sparse_linear"].append(r)
             print(f"| {density} | {batch} | {r['dense_ms']:.3f} | {r['sparse_ms']:.3f} |")
+    results["measured"] = {part: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+                           for part in ("infobatch", "rigl_epoch", "dst", "sparse_linear")}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -15,9 +15,10 @@ from . import _C
 
 class _SparseLinearFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, values, bias, pattern):
+    def forward(ctx, x, values, bias, pattern, dense_grad_layer):
         ctx.pattern = pattern
         ctx.has_bias = bias is not None
+        ctx.dense_grad_layer = dense_grad_layer
         ctx.save_for_backward(x, values)
         return _C.sparse_linear(x, values, pattern, bias)
 
@@ -29,21 +30,34 @@ class _SparseLinearFunction(torch.autograd.Function):
         if ctx.needs_input_grad[0]:
             grad_x = _C.sparse_linear_input_grad(grad_y, values, ctx.pattern)
         if ctx.needs_input_grad[1]:
-            grad_values = _C.sparse_linear_values_grad(grad_y, x, ctx.pattern)
+            layer = ctx.dense_grad_layer
+            if layer is None:
+                grad_values = _C.sparse_linear_values_grad(grad_y, x, ctx.pattern)
+            else:
+                # The full gradient grad_y^T x (RigL's growth criterion), one
+                # dense product; the stored entries' gradient is read from it.
+                dense = grad_y.reshape(-1, ctx.pattern.rows).t().mm(x.reshape(-1, ctx.pattern.cols))
+                kept = layer.dense_weight_grad  # summed over backwards, as .grad is
+                layer.dense_weight_grad = dense if kept is None else kept + dense
+                grad_values = dense.view(-1).index_select(0, ctx.pattern.flat_indices())
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_bias = grad_y.reshape(-1, grad_y.shape[-1]).sum(0)
-        return grad_x, grad_values, grad_bias, None
+        return grad_x, grad_values, grad_bias, None, None
 
 
 def sparse_linear(x, values, pattern, bias=None):
     """y = x W^T + bias, W given by (values [nnz], pattern: frugal._C.CsrPattern)."""
-    return _SparseLinearFunction.apply(x, values, bias, pattern)
+    return _SparseLinearFunction.apply(x, values, bias, pattern, None)
 
 
 class SparseLinear(torch.nn.Module):
     """y = x W^T + b with W [out, in] in CSR. Parameters: "values" [nnz] and
     "bias" [out] (or none); buffers "row_ptr" (int64 [out + 1]) and "col_idx"
-    (int32 [nnz]), so state_dict() holds the pattern."""
+    (int32 [nnz]), so state_dict() holds the pattern.
+
+    keep_dense_grad: while True, backward also computes the dense weight
+    gradient [out, in] and adds it to `dense_weight_grad` (frugal.DynamicSparsity
+    sets it for RigL's update steps only; a normal step never forms it)."""
 
     def __init__(self, in_features, out_features, mask=None, bias=True):
         super().__init__()
@@ -63,6 +77,8 @@ class SparseLinear(torch.nn.Module):
         self.bias = torch.nn.Parameter(torch.empty(self.out_features).uniform_(-bound, bound)) if bias else None
         self._pattern = None
         self._stamp = None
+        self.keep_dense_grad = False
+        self.dense_weight_grad = None
 
     @classmethod
     def from_dense(cls, linear, mask=None):
@@ -92,6 +108,13 @@ class SparseLinear(torch.nn.Module):
             self._stamp = stamp
         return self._pattern
 
+    def __getstate__(self):
+        # The cached C++ pattern does not pickle (copy.deepcopy, torch.save of
+        # the module): it is rebuilt from the buffers on first use.
+        state = self.__dict__.copy()
+        state["_pattern"] = state["_stamp"] = None
+        return state
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         # A saved pattern may hold another number of entries: take its sizes.
         values, col_idx = state_dict.get(prefix + "values"), state_dict.get(prefix + "col_idx")
@@ -102,7 +125,29 @@ class SparseLinear(torch.nn.Module):
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x):
-        return sparse_linear(x, self.values, self.pattern, self.bias)
+        return _SparseLinearFunction.apply(x, self.values, self.bias, self.pattern,
+                                           self if self.keep_dense_grad else None)
+
+    def set_mask(self, mask, weight):
+        """Takes the non-zeros of `mask` (bool [out, in]) as the pattern and the
+        values from `weight` (dense [out, in]) on it. The `values` Parameter
+        stays the same object (an optimizer holding it keeps training it),
+        resized when the number of entries changes; its gradient is cleared.
+        Returns, per new entry, the index of the same position among the
+        previous entries or -1 (int64 [nnz]), to carry per-entry state over."""
+        previous = self.pattern
+        pattern = _C.CsrPattern.from_mask(mask)
+        with torch.no_grad():
+            values = _C.csr_values(weight, pattern)
+            if values.shape == self.values.shape:
+                self.values.copy_(values)
+            else:
+                self.values.data = values
+        self.values.grad = None
+        self.row_ptr = pattern.row_ptr.clone()
+        self.col_idx = pattern.col_idx.clone()
+        self._pattern = None
+        return _C.pattern_source(previous, self.pattern)
 
     def to_dense(self):
         """The weight as a dense [out, in] tensor (zeros off the pattern)."""

@@ -15,7 +15,8 @@ only) and keeps the ITOP rate. This side does what only Python can: a
 gradient hook on each masked weight zeroes the gradient of inactive weights
 as backward produces it, so optimizer.step() never sees it (and keeps the
 dense gradient when the update needs it), and the optimizer state of grown
-weights is reset to its initial value.
+weights is reset to its initial value. frugal.SparseLinear layers need no
+masking: they hand the core a dense shadow at updates only (_sparse_layers.py).
 """
 
 
@@ -23,6 +24,9 @@ import torch
 
 from . import _C
 from . import _dist
+from . import _optimizer_state
+from ._sparse_layers import SparseLayers
+from .sparse_linear import SparseLinear
 
 _LAYERS = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
 _METHODS = {"static": "static", "set": "random", "random": "random", "rigl": "gradient",
@@ -31,7 +35,8 @@ _METHODS = {"static": "static", "set": "random", "random": "random", "rigl": "gr
 
 
 class DynamicSparsity:
-    """Keeps the Linear and Conv weights of `model` at exactly `density`.
+    """Keeps the Linear, Conv and frugal.SparseLinear weights of `model` at
+    exactly `density`.
 
     method: "static", "set" (random growth), "rigl" (gradient growth),
     "snfs" (momentum growth, budget redistributed), "random_unfired" (ITOP).
@@ -43,6 +48,12 @@ class DynamicSparsity:
     layer (module) or parameter names; `keep_head_dense`: keep the last
     Linear (the output head) dense (default False, as in the C++ core). `seed`: the mask generator's seed
     (the same on every process of a distributed run).
+
+    It chooses the initial masks of all its layers, SparseLinear ones
+    included: those are rebuilt on their masks at once (any starting pattern
+    will do). Their `values` Parameter stays the same object through every
+    update, resized where the layer's count changes (SNFS), with its
+    optimizer state carried over (grown entries start afresh at 0).
     """
 
     def __init__(self, model, optimizer, density, distribution="erk", method="rigl", drop_fraction=0.3,
@@ -60,26 +71,39 @@ class DynamicSparsity:
         self.method = _METHODS[method]
         self.total_steps = int(total_steps)
         self.t_end = float(t_end)
+        self._sparse = SparseLayers()
         names, weights = [], []
         for name, module in model.named_modules():
-            if isinstance(module, _LAYERS) and isinstance(getattr(module, "weight", None), torch.Tensor):
+            if isinstance(module, SparseLinear):
+                names.append(name)
+                weights.append(self._sparse.shadow(name, module))
+            elif isinstance(module, _LAYERS) and isinstance(getattr(module, "weight", None), torch.Tensor):
                 names.append(name)
                 weights.append(module.weight)
         if not names:
-            raise ValueError("DynamicSparsity: the model has no Linear or Conv layer")
+            raise ValueError("DynamicSparsity: the model has no Linear, Conv or SparseLinear layer")
         self._core = _C.DynamicSparsity(
             names, weights, float(density), distribution=distribution, method=self.method,
             drop_fraction=float(drop_fraction), schedule=schedule, update_interval=int(update_interval),
             t_end=self.t_end, momentum=float(momentum), seed=int(seed), total_steps=self.total_steps,
             include=list(include), dense_layers=list(dense_layers), keep_head_dense=bool(keep_head_dense))
-        params = dict(model.named_parameters())
+        by_name = dict(zip((f"{n}.weight" for n in names), weights))
         self.names = list(self._core.names)
-        self.weights = [params[n] for n in self.names]
+        self._sparse.select(self.names)
+        for i, name in enumerate(self.names):
+            if self._sparse.layer(name) is not None:
+                self._core.set_external(i)  # masked by its structure, not at each step
+        # Per masked layer: its weight, a SparseLinear's dense shadow (current
+        # only at updates; the layer itself is in layers()).
+        self.weights = [by_name[n] for n in self.names]
         self.masks = list(self._core.masks)
         self._step = 0
         self._dense = [None] * len(self.weights)
-        self._hooks = [w.register_hook(self._grad_hook(i)) for i, w in enumerate(self.weights)]
+        self._hooks = [w.register_hook(self._grad_hook(i)) for i, w in enumerate(self.weights)
+                       if w.requires_grad]
         self._core.before_forward(False, 0, 0.0)  # zero the inactive weights now
+        self._sparse.rebuild(self._mask_dict(), optimizer)
+        self._sparse.ask_dense_gradient(self._needs_dense_gradient())
 
     # -- the per-step protocol ---------------------------------------------
     def _progress(self, step=None):
@@ -106,6 +130,7 @@ class DynamicSparsity:
             if d is not None and w.grad is not None:
                 with torch.no_grad():
                     w.grad.copy_(d)  # the C++ side reads the dense gradient, then masks it again
+        self._sparse.hand_dense_gradients()
         self._core.before_step(step, progress)
         self._dense = [None] * len(self.weights)
         _, world = _dist.world()
@@ -114,30 +139,21 @@ class DynamicSparsity:
                 torch.distributed.all_reduce(t)
                 t.div_(world)
         updates = self._core.updates
+        if self._core.is_update_step(step, progress):
+            self._sparse.sync_shadows()  # drop by |W| reads the layers' current weights
         self._core.after_step(step, progress)
-        if self._core.updates != updates and self.optimizer is not None:
-            self._reset_optimizer_state(self._core.last_update()["grown"])
+        self._sparse.release_gradients()
+        if self._core.updates != updates:
+            grown = self._core.last_update()["grown"]
+            for name, w, positions in zip(self.names, self.weights, grown):
+                if self._sparse.layer(name) is None:
+                    _optimizer_state.reset_entries(self.optimizer, w, positions)
+            self._sparse.rebuild(self._mask_dict(), self.optimizer, dict(zip(self.names, grown)))
         self._step += 1
+        self._sparse.ask_dense_gradient(self._needs_dense_gradient())
 
-    def _reset_optimizer_state(self, grown):
-        """Per-entry optimizer state of grown weights back to its initial value
-        (SGD momentum, Adam moments, RMSprop averages: 0; Adagrad's sum: its
-        initial_accumulator_value), as the C++ core does for C++ optimizers."""
-        initial = {}
-        for group in self.optimizer.param_groups:
-            for p in group["params"]:
-                initial[id(p)] = float(group.get("initial_accumulator_value", 0.0))
-        with torch.no_grad():
-            for w, positions in zip(self.weights, grown):
-                if positions.numel() == 0:
-                    continue
-                state = self.optimizer.state.get(w)
-                if not state:
-                    continue
-                for key, value in state.items():
-                    if isinstance(value, torch.Tensor) and value.shape == w.shape:
-                        fill = initial.get(id(w), 0.0) if key == "sum" else 0.0
-                        value.view(-1).index_fill_(0, positions.to(value.device), fill)
+    def _mask_dict(self):
+        return dict(zip(self.names, self.masks))
 
     # -- what it reports -----------------------------------------------------
     @property
@@ -165,19 +181,28 @@ class DynamicSparsity:
         """{"step", "drop_fraction", "dropped", "grown", "update_ms"} of the last update."""
         return self._core.last_update()
 
+    def layers(self):
+        """{parameter name: the SparseLinear layer} of the masked SparseLinear layers."""
+        return {n: self._sparse.layer(n) for n in self.names if self._sparse.layer(n) is not None}
+
     def remove(self):
         """Removes the gradient hooks (the weights stay as they are)."""
         for h in self._hooks:
             h.remove()
         self._hooks = []
+        self._sparse.ask_dense_gradient(False)
 
     def state_dict(self):
         """Masks, union masks, the mask generator, the step. To resume, build
         the model, optimizer and DynamicSparsity as before, then load the
-        three states (building masks the weights with fresh initial masks)."""
+        three states in that order (building masks the weights with fresh
+        initial masks; a SparseLinear's loaded pattern then meets its mask)."""
         return {"core": self._core.state_bytes(), "step": self._step}
 
     def load_state_dict(self, state):
         self._core.load_state_bytes(state["core"])
         self._step = int(state["step"])
+        self._sparse.sync_shadows()  # the layers as loaded with the model
         self._core.before_forward(False, self._step, self._progress())  # apply the loaded masks
+        self._sparse.rebuild(self._mask_dict(), self.optimizer)
+        self._sparse.ask_dense_gradient(self._needs_dense_gradient())

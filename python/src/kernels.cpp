@@ -1,6 +1,7 @@
 // frugal._C: the CSR pattern and the sparse linear kernels, for
 // frugal.SparseLinear (python/frugal/sparse_linear.py), whose
-// torch.autograd.Function calls them in both directions.
+// torch.autograd.Function calls them in both directions, and the pattern
+// remap that carries per-entry optimizer state across a drop and grow.
 
 #include "bind.h"
 
@@ -47,6 +48,8 @@ void bind_kernels(py::module_& m) {
   m.def("csr_values", &kernels::csr_values, py::arg("weight"), py::arg("pattern"),
         "values[k] = weight[row_k, col_k].");
   m.def("csr_to_dense", &kernels::csr_to_dense, py::arg("values"), py::arg("pattern"));
+  m.def("pattern_source", &kernels::pattern_source, py::arg("prev"), py::arg("next"),
+        "For each entry of `next`, the index of the same position in `prev`, or -1 (int64 [next.nnz]).");
 }
 
 }  // namespace frugal::python

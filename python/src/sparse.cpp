@@ -121,6 +121,8 @@ frugal.DynamicSparsity drives it (gradient hooks, optimizer state).)doc")
       .def("drop_fraction", [](const S& s, int64_t step, double progress) {
              return s.hook().drop_fraction(s.info(step, progress)); },
            py::arg("step"), py::arg("progress"))
+      .def("set_external", [](S& s, size_t index) { value_errors([&] { s.hook().set_external(index); }); },
+           py::arg("index"), "Layer `index` is held outside (a SparseLinear): not masked at each step.")
       .def("statistics_to_average", [](const S& s) { return s.hook().statistics_to_average(); },
            "Tensors to average in place across processes between before_step and after_step.")
       .def_property_readonly("names", [](const S& s) {

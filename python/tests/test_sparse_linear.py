@@ -79,3 +79,16 @@ def test_bad_arguments():
     with pytest.raises(RuntimeError) as info:
         sparse(torch.randn(3, 23))
     assert "\n" not in str(info.value) and "23" in str(info.value)
+
+
+def test_a_copy_computes_the_same_and_trains_on_its_own():
+    import copy
+
+    linear, mask = layer_and_mask()
+    a = frugal.SparseLinear.from_dense(linear, mask)
+    x = torch.randn(4, 24)
+    a(x)  # the pattern is cached now
+    b = copy.deepcopy(a)
+    torch.testing.assert_close(b(x), a(x))
+    b(x).sum().backward()
+    assert a.values.grad is None and b.values.grad is not None

@@ -76,6 +76,7 @@ void DynamicSparsity::on_train_begin(core::TrainContext& context) {
   weights_pending_ = true;
 
   frozen_.assign(masks_.size(), false);
+  external_.assign(masks_.size(), false);
   union_.clear();
   momentum_.clear();
   dense_grad_.clear();
@@ -92,6 +93,13 @@ void DynamicSparsity::on_train_begin(core::TrainContext& context) {
   updates_ = 0;
   last_update_ = MaskUpdateRecord();
   if (!loaded_.empty()) apply_loaded();
+}
+
+void DynamicSparsity::set_external(size_t index) {
+  TORCH_CHECK(started_, "DynamicSparsity::set_external called before on_train_begin (or attach)");
+  TORCH_CHECK(index < masks_.size(), "DynamicSparsity::set_external: index ", index, " out of range (",
+              masks_.size(), " masked weights)");
+  external_[index] = true;
 }
 
 bool DynamicSparsity::is_update_step(const core::StepInfo& info) const {
@@ -168,9 +176,10 @@ void DynamicSparsity::after_step(const core::StepInfo& info) {
   if (weights_pending_) {
     mask_weights_if_pending();
   } else {
-    // Compact layers keep their inactive weights out of the values altogether.
+    // Compact and external layers keep their inactive weights out of their
+    // values altogether.
     for (size_t i = 0; i < masks_.size(); ++i)
-      if (!is_compact(i)) masks_.apply_to_weight(i);
+      if (!is_compact(i) && !external_[i]) masks_.apply_to_weight(i);
   }
   if (is_update_step(info)) {
     TORCH_CHECK(options_.method() != SparseMethod::kGradient || !dense_grad_.empty(),

@@ -418,6 +418,26 @@ TEST(DynamicSparsity, UpdatesFollowDeltaTAndStopAtTEnd) {
   EXPECT_EQ(run.hook.drop_fraction(run.info(100)), 0.0);
 }
 
+TEST(DynamicSparsity, ExternalLayersAreNotMaskedBetweenUpdatesOnlyAtThem) {
+  Harness<Mlp> run(DynamicSparsityOptions(0.3).method(SparseMethod::kRandom).update_interval(5));
+  run.begin();
+  run.hook.set_external(1);
+  run.steps(0, 1);
+  const auto& params = run.hook.masks().params();
+  auto inactive = [&](size_t i) { return params[i].weight.masked_select(params[i].mask.logical_not()); };
+  {
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < 2; ++i) params[i].weight.masked_fill_(params[i].mask.logical_not(), 1.0);
+  }
+  run.steps(1, 2);
+  EXPECT_EQ(inactive(0).abs().sum().item<float>(), 0.0f) << "a held layer is masked at each step";
+  EXPECT_EQ(inactive(1).eq(0.0).sum().item<int64_t>(), 0) << "an external layer is not";
+  run.steps(2, 5);  // step 4 updates: the caller's stand-in, as handed over, is dropped and grown on
+  EXPECT_EQ(run.hook.updates(), 1);
+  EXPECT_EQ(run.hook.masks().active(), std::llround(0.3 * static_cast<double>(run.hook.masks().total())));
+  expect_error([&] { run.hook.set_external(3); }, "set_external: index 3 out of range (3 masked weights)");
+}
+
 TEST(DynamicSparsity, StaticKeepsTheInitialMask) {
   Harness<Mlp> run(DynamicSparsityOptions(0.2).method(SparseMethod::kStatic).update_interval(1));
   run.begin();

@@ -206,6 +206,14 @@ class DynamicSparsity : public core::TrainHook {
 
   /// Brings the `weight` of compact kernel layers up to date (see above).
   void write_back_weights();
+  /// Marks masked layer `index` (masks().params() order; from on_train_begin
+  /// on) as held outside this hook, structurally sparse, the way compact
+  /// layers are held inside it: its `weight` is a stand-in, not masked at
+  /// each step. The caller brings the stand-in up to date before the
+  /// after_step of each update step (drop reads |W|) and takes the new mask
+  /// and weights from it after. The Python package's frugal.SparseLinear
+  /// layers train so, with no per-step work on a dense tensor here.
+  void set_external(size_t index);
   /// Whether masked layer `index` trains in the compact form.
   bool is_compact(size_t index) const;
 
@@ -253,6 +261,8 @@ class DynamicSparsity : public core::TrainHook {
   std::vector<torch::Tensor> union_;
   /// Layers the distribution made dense; never updated.
   std::vector<bool> frozen_;
+  /// Layers held outside (set_external); not masked at each step.
+  std::vector<bool> external_;
   /// Dense gradients of the current update step (gradient growth).
   std::vector<torch::Tensor> dense_grad_;
   /// Exponential average of dense gradients (momentum growth).
