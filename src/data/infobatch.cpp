@@ -83,6 +83,8 @@ void InfoBatchSampler::begin_epoch(int64_t epoch) {
   std::shuffle(kept.begin(), kept.end(), rng);
   kept_ = static_cast<int64_t>(kept.size());
   order_ = take_shard(kept, shard_);
+  // Kept for save(): a checkpoint within the epoch must give every rank its shard.
+  plan_ = shard_.world_size > 1 ? std::move(kept) : std::vector<int32_t>();
   epoch_ = epoch;
 }
 
@@ -112,7 +114,7 @@ void InfoBatchSampler::update_scores(const torch::Tensor& indices, const torch::
 void InfoBatchSampler::save(torch::serialize::OutputArchive& archive) const {
   archive.write("infobatch.scores", scores_);
   archive.write("infobatch.weights", weights_);
-  archive.write("infobatch.order", torch::tensor(order_, torch::kInt));
+  archive.write("infobatch.order", torch::tensor(shard_.world_size > 1 ? plan_ : order_, torch::kInt));
   archive.write("infobatch.meta", torch::tensor({epoch_, kept_, below_mean_,
                                                  static_cast<int64_t>(options_.seed())}));
 }
@@ -129,7 +131,9 @@ void InfoBatchSampler::load(torch::serialize::InputArchive& archive) {
   scores_.copy_(scores);
   weights_.copy_(weights);
   order = order.to(torch::kInt).contiguous();
-  order_.assign(order.data_ptr<int32_t>(), order.data_ptr<int32_t>() + order.numel());
+  std::vector<int32_t> plan(order.data_ptr<int32_t>(), order.data_ptr<int32_t>() + order.numel());
+  order_ = take_shard(plan, shard_);
+  plan_ = shard_.world_size > 1 ? std::move(plan) : std::vector<int32_t>();
   auto m = meta.accessor<int64_t, 1>();
   epoch_ = m[0];
   kept_ = m[1];

@@ -61,6 +61,7 @@ std::vector<RecipeKey> declare_keys() {
       field_key("train", "eval_batch_size", FRUGAL_FIELD(train.eval_batch_size), at_least(1)),
       field_key("train", "checkpoint", FRUGAL_FIELD(train.checkpoint)),
       field_key("train", "checkpoint_every", FRUGAL_FIELD(train.checkpoint_every), at_least(1)),
+      field_key("train", "checkpoint_every_steps", FRUGAL_FIELD(train.checkpoint_every_steps), at_least(0)),
       field_key("train", "eval_every", FRUGAL_FIELD(train.eval_every), at_least(1)),
 
       name_key("optimizer", "name", FRUGAL_FIELD(optimizer.name), {"sgd", "adamw"}),

@@ -1,5 +1,7 @@
 #include "frugal/train/trainer.h"
 
+#include "checkpoint.h"
+
 #include "frugal/core/checked_file.h"
 #include "frugal/core/seed.h"
 #include "frugal/core/threads.h"
@@ -18,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <utility>
 
 namespace frugal::train {
 
@@ -50,19 +53,6 @@ double peak_rss_mb() {
   return static_cast<double>(usage.ru_maxrss) / 1024.0;
 }
 
-/// Keeps the metrics lines of epochs before `epoch` (for a resumed run).
-void truncate_metrics(const std::string& path, int64_t epoch) {
-  std::ifstream in(path);
-  if (!in) return;
-  std::string kept, line;
-  while (std::getline(in, line)) {
-    auto record = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (record.is_object() && record.value("epoch", int64_t{0}) < epoch) kept += line + "\n";
-  }
-  in.close();
-  core::write_file_atomically(path, kept);
-}
-
 /// What data-parallel ranks keep equal: the model's parameters and buffers
 /// and every tensor the optimizer steps (hooks add their own groups).
 std::vector<torch::Tensor> shared_tensors(torch::nn::Module& module,
@@ -87,6 +77,8 @@ void TrainerOptions::validate() const {
   TORCH_CHECK(eval_batch_size >= 1, "train: eval_batch_size must be >= 1, got ", eval_batch_size);
   TORCH_CHECK(threads >= 0, "train: threads must be >= 0 (0 = the cores not busy), got ", threads);
   TORCH_CHECK(checkpoint_every >= 1, "train: checkpoint_every must be >= 1, got ", checkpoint_every);
+  TORCH_CHECK(checkpoint_every_steps >= 0, "train: checkpoint_every_steps must be >= 0 (0 = off), got ",
+              checkpoint_every_steps);
   TORCH_CHECK(eval_every >= 1, "train: eval_every must be >= 1, got ", eval_every);
   schedule.validate();
   loader.validate();
@@ -129,68 +121,6 @@ void Trainer::set_data_parallel(std::shared_ptr<dist::DataParallel> data_paralle
 void Trainer::resume_from(const std::string& checkpoint) {
   TORCH_CHECK(fs::exists(checkpoint), "resume: no checkpoint at ", checkpoint);
   resume_path_ = checkpoint;
-}
-
-void Trainer::write_model(torch::serialize::OutputArchive& archive) const {
-  torch::serialize::OutputArchive model;
-  model_.ptr()->save(model);
-  archive.write("model", model);
-  for (const auto& hook : hooks_) {
-    torch::serialize::OutputArchive hook_archive;
-    hook->save(hook_archive);
-    archive.write("hook." + hook->name(), hook_archive);
-  }
-}
-
-void Trainer::save_model() const {
-  // The final model carries the hooks' state (masks, union masks) beside the weights.
-  torch::serialize::OutputArchive archive;
-  write_model(archive);
-  core::save_checked(archive, (fs::path(options_.run_dir) / "model.pt").string());
-}
-
-void Trainer::save_checkpoint(data::EpochSampler& sampler) const {
-  torch::serialize::OutputArchive archive, optimizer, sampler_archive;
-  write_model(archive);
-  optimizer_->save(optimizer);
-  sampler.save(sampler_archive);
-  archive.write("optimizer", optimizer);
-  archive.write("sampler", sampler_archive);
-  archive.write("progress", torch::tensor({next_epoch_, step_, samples_forwarded_}));
-  archive.write("wall_s", torch::tensor(wall_s_, torch::kDouble));
-  // The last evaluation, so that resuming a finished run reports it again.
-  archive.write("eval", torch::tensor({last_eval_.loss, last_eval_.accuracy, best_accuracy_,
-                                       evaluated_ ? 1.0 : 0.0},
-                                      torch::kDouble));
-  core::save_checked(archive, (fs::path(options_.run_dir) / "checkpoint.pt").string());
-}
-
-void Trainer::load_checkpoint(data::EpochSampler& sampler) {
-  torch::serialize::InputArchive archive, model, optimizer, sampler_archive;
-  core::load_checked(archive, resume_path_, "resume");
-  archive.read("model", model);
-  model_.ptr()->load(model);
-  archive.read("optimizer", optimizer);
-  optimizer_->load(optimizer);
-  archive.read("sampler", sampler_archive);
-  sampler.load(sampler_archive);
-  for (const auto& hook : hooks_) {
-    torch::serialize::InputArchive hook_archive;
-    TORCH_CHECK(archive.try_read("hook." + hook->name(), hook_archive), "resume: ", resume_path_,
-                " has no state for '", hook->name(), "'");
-    hook->load(hook_archive);
-  }
-  torch::Tensor progress, wall, eval;
-  archive.read("progress", progress);
-  archive.read("wall_s", wall);
-  archive.read("eval", eval);
-  next_epoch_ = progress[0].item<int64_t>();
-  step_ = progress[1].item<int64_t>();
-  samples_forwarded_ = progress[2].item<int64_t>();
-  wall_s_ = wall.item<double>();
-  last_eval_ = {eval[0].item<double>(), eval[1].item<double>()};
-  best_accuracy_ = eval[2].item<double>();
-  evaluated_ = eval[3].item<double>() != 0.0;
 }
 
 EvalResult Trainer::evaluate(const data::IndexedDataset& data, const StepInfo& info) {
@@ -239,12 +169,14 @@ struct Trainer::Run {
   bool write_files = false;
   std::vector<double> base_lrs;
   std::ofstream metrics;
+  int64_t metrics_lines = 0;  // in the file, for the checkpoints
   Progress progress{false};
 
   void log_line(const nlohmann::json& record) {
     if (!metrics.is_open()) return;
     metrics << record.dump() << '\n';
     metrics.flush();
+    ++metrics_lines;
   }
 };
 
@@ -284,13 +216,13 @@ void Trainer::begin_run(Run& run, const data::IndexedDataset& train, const data:
   // Read after the hooks: a hook may add its own parameter group (pruning scores).
   for (auto& group : optimizer_->param_groups()) run.base_lrs.push_back(group.options().get_lr());
 
-  if (!resume_path_.empty()) load_checkpoint(sampler);
+  if (!resume_path_.empty()) load_checkpoint(sampler, run.world, dp_ ? dp_->rank() : 0);
   if (dp_) dp_->broadcast_from_root(shared_tensors(*model_.ptr(), *optimizer_), "start-up broadcast");
   if (run.write_files) {
     if (resume_path_.empty())
       std::ofstream(metrics_path, std::ios::trunc).close();
     else
-      truncate_metrics(metrics_path, next_epoch_);
+      run.metrics_lines = detail::keep_metrics(metrics_path, resume_metrics_lines_, next_epoch_);
     run.metrics.open(metrics_path, std::ios::app);
   }
   run.progress = Progress(options_.progress && run.writer);
@@ -332,17 +264,33 @@ double Trainer::train_step(const data::IndexedBatch& batch, const StepInfo& info
 void Trainer::train_epoch(Run& run, int64_t epoch, const data::IndexedDataset& train,
                           const data::IndexedDataset& test, data::EpochSampler& sampler) {
   const int64_t epochs = options_.epochs;
-  const auto epoch_start = std::chrono::steady_clock::now();
+  // From a checkpoint within this epoch: its plan, the hooks and the
+  // generators are restored, not begun again; the running metrics go on.
+  const EpochPosition start = std::exchange(resume_position_, EpochPosition());
+  const bool resumed = start.batches_done > 0;
+  const auto epoch_start =
+      std::chrono::steady_clock::now() -
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(start.elapsed_s));
   // Anything drawing from the global generator (dropout, user code) is
   // reproducible per epoch, so a resumed run equals an uninterrupted one.
   torch::manual_seed(core::mix_seed(options_.seed, static_cast<uint64_t>(epoch), 1));
+  if (resumed) {
+    detail::set_generator_state(torch::kCPU, start.cpu_rng);
+    if (start.device_rng.defined()) detail::set_generator_state(device_, start.device_rng);
+  }
   auto bookkeeping_start = std::chrono::steady_clock::now();
-  sampler.begin_epoch(epoch);
-  double bookkeeping_s = seconds_since(bookkeeping_start);
+  if (!resumed) sampler.begin_epoch(epoch);
+  double bookkeeping_s = start.bookkeeping_s + seconds_since(bookkeeping_start);
   const auto& order = sampler.order();
+  const auto planned = static_cast<int64_t>(order.size());
+  const int64_t batches = (planned + run.local_batch - 1) / run.local_batch;
+  TORCH_CHECK(start.batches_done < std::max<int64_t>(batches, 1), "resume: the checkpoint is at batch ",
+              start.batches_done, " of epoch ", epoch, ", which has ", batches);
+  // Batch b is order[b*B, (b+1)*B): the rest of the epoch is the rest of the order.
   const auto order_tensor =
-      torch::from_blob(const_cast<int32_t*>(order.data()), {static_cast<int64_t>(order.size())},
-                       torch::kInt)
+      torch::from_blob(const_cast<int32_t*>(order.data()), {planned}, torch::kInt)
+          .slice(0, std::min(planned, start.batches_done * run.local_batch))
           .to(torch::kLong);
   data::SampleTransform transform;
   transform.augment = options_.augment;
@@ -352,12 +300,13 @@ void Trainer::train_epoch(Run& run, int64_t epoch, const data::IndexedDataset& t
   transform.epoch = epoch;
   // Workers assemble the next batches while this thread trains.
   data::BatchLoader loader(train, order_tensor, run.local_batch, transform, options_.loader);
-  const int64_t batches = loader.batches();
-  for (auto& hook : hooks_) hook->on_epoch_begin(epoch);
+  if (!resumed)
+    for (auto& hook : hooks_) hook->on_epoch_begin(epoch);
 
-  double loss_sum = 0.0;
-  int64_t epoch_samples = 0;
-  for (int64_t b = 0; b < batches; ++b) {
+  double loss_sum = start.loss_sum;
+  int64_t epoch_samples = start.samples;
+  bool checkpoint_at_end = false;  // a step checkpoint that fell on the epoch's last step
+  for (int64_t b = start.batches_done; b < batches; ++b) {
     StepInfo info;
     info.step = step_;
     info.epoch = epoch;
@@ -380,6 +329,20 @@ void Trainer::train_epoch(Run& run, int64_t epoch, const data::IndexedDataset& t
                        (wall_s_ + elapsed) / (epoch + 1) * (epochs - epoch - 1);
     run.progress.step(epoch, epochs, b, batches, loss_sum / epoch_samples,
                       static_cast<double>(sampler.kept()) / sampler.size(), rate, eta);
+    if (options_.checkpoint && options_.checkpoint_every_steps > 0 &&
+        step_ % options_.checkpoint_every_steps == 0) {
+      if (b + 1 == batches) {
+        checkpoint_at_end = true;
+      } else {
+        EpochPosition at;
+        at.batches_done = b + 1;
+        at.samples = epoch_samples;
+        at.loss_sum = loss_sum;
+        at.elapsed_s = seconds_since(epoch_start);
+        at.bookkeeping_s = bookkeeping_s;
+        save_checkpoint(sampler, &at, run.metrics_lines, run.write_files);
+      }
+    }
   }
   if (dp_) {
     // The epoch over all ranks; buffers (batch-norm statistics) from rank 0,
@@ -443,9 +406,9 @@ void Trainer::train_epoch(Run& run, int64_t epoch, const data::IndexedDataset& t
                 100.0 * record["kept_share"].get<double>(), train_s + eval_s,
                 format_duration(wall_s_).c_str());
   run.progress.epoch_line(line);
-  if (run.write_files && options_.checkpoint &&
-      (last_epoch || (epoch + 1) % options_.checkpoint_every == 0))
-    save_checkpoint(sampler);
+  if (options_.checkpoint &&
+      (last_epoch || checkpoint_at_end || (epoch + 1) % options_.checkpoint_every == 0))
+    save_checkpoint(sampler, nullptr, run.metrics_lines, run.write_files);
 }
 
 nlohmann::json Trainer::finish_run(Run& run, const data::IndexedDataset& train) {

@@ -1,5 +1,7 @@
 #pragma once
-// A training hook that simulates a crash: it throws when epoch `at` begins.
+// Training hooks that simulate a crash: CrashAt throws when epoch `at`
+// begins, CrashAtStep before the forward pass of global step `at` (within an
+// epoch). -1: never (a resumed run needs the same hooks, so it adds one too).
 
 #include "frugal/core/hook.h"
 
@@ -13,6 +15,15 @@ struct CrashAt : frugal::core::TrainHook {
   std::string name() const override { return "crash"; }
   void on_epoch_begin(int64_t epoch) override {
     if (epoch == at_) throw std::runtime_error("simulated crash");
+  }
+  int64_t at_;
+};
+
+struct CrashAtStep : frugal::core::TrainHook {
+  explicit CrashAtStep(int64_t at) : at_(at) {}
+  std::string name() const override { return "crash_step"; }
+  void before_forward(bool training, const frugal::core::StepInfo& info) override {
+    if (training && info.step == at_) throw std::runtime_error("simulated crash");
   }
   int64_t at_;
 };

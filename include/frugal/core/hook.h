@@ -111,7 +111,14 @@ class TrainHook {
   /// Adds the hook's fields to summary.json.
   virtual void on_train_end(nlohmann::json& summary) {}
 
-  /// Checkpoint state; a run resumed from it must continue exactly.
+  /// Called on every process just before a checkpoint (at an epoch's end or
+  /// within an epoch): bring state kept elsewhere (e.g. compact kernel
+  /// values) into the model's weights and what save() writes. Must not change
+  /// the training that follows.
+  virtual void before_checkpoint() {}
+  /// Checkpoint state; a run resumed from it must continue exactly, also from
+  /// a checkpoint within an epoch (then on_epoch_begin is not called again
+  /// for that epoch: the state saved is from after it).
   virtual void save(torch::serialize::OutputArchive& archive) const {}
   virtual void load(torch::serialize::InputArchive& archive) {}
 };

@@ -57,6 +57,10 @@ class EpochSampler {
   /// gathered pairs instead.
   torch::Tensor update(const torch::Tensor& indices, const torch::Tensor& losses);
 
+  /// The state, the planned epoch included (its order, weights and the
+  /// scores recorded so far): the Trainer's checkpoint within an epoch
+  /// resumes it without begin_epoch(). Every rank loads what rank 0 saved,
+  /// so the saved plan must give each rank its own shard back.
   virtual void save(torch::serialize::OutputArchive& archive) const = 0;
   virtual void load(torch::serialize::InputArchive& archive) = 0;
 

@@ -43,7 +43,9 @@ struct InfoBatchOptions {
 };
 
 /// Per-sample state: 4-byte score + 4-byte weight per sample, plus this
-/// epoch's 4-byte index list: 12 bytes per sample at most.
+/// epoch's 4-byte index list: 12 bytes per sample at most (with W processes
+/// also this rank's shard of it, 4/W more). save() writes the whole epoch's
+/// list, so every rank resumes its own shard of it from one file.
 class InfoBatchSampler : public EpochSampler {
  public:
   InfoBatchSampler(int64_t num_samples, InfoBatchOptions options, Shard shard = {});
@@ -73,6 +75,7 @@ class InfoBatchSampler : public EpochSampler {
   torch::Tensor scores_;   // float32 [N]
   torch::Tensor weights_;  // float32 [N]
   std::vector<int32_t> order_;
+  std::vector<int32_t> plan_;  // every rank's samples of the epoch (only with several ranks)
   int64_t epoch_ = -1;
   int64_t kept_ = 0;
   int64_t below_mean_ = 0;

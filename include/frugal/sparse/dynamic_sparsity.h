@@ -176,8 +176,8 @@ struct MaskUpdateRecord {
 /// applied and after each update, and loses it at on_train_end; the masks
 /// stay the truth (weights outside them are zero either way). In the compact
 /// form the layers' `weight` tensors are brought up to date at every mask
-/// update, at on_epoch_end (before the trainer's checkpoint) and at
-/// on_train_end; write_back_weights() does it on demand.
+/// update, at on_epoch_end and before_checkpoint (before the trainer's
+/// checkpoints) and at on_train_end; write_back_weights() does it on demand.
 ///
 /// Distributed runs: give every process the same seed, and average the
 /// tensors of statistics_to_average() across processes after before_step,
@@ -194,6 +194,8 @@ class DynamicSparsity : public core::TrainHook {
   void after_step(const core::StepInfo& info) override;
   /// Adds "density" and "itop_rate".
   void on_epoch_end(int64_t epoch, nlohmann::json& record) override;
+  /// write_back_weights(): a checkpoint within an epoch saves current weights.
+  void before_checkpoint() override { write_back_weights(); }
   /// Adds "density", "itop_rate", "itop_rate_per_layer", "mask_updates",
   /// "active_weights", "masked_weights" and "kernel_layers" (the layers that
   /// had a CSR pattern, whose products ran sparse where the kernel choice said so).

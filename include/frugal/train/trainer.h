@@ -53,6 +53,11 @@ struct TrainerOptions {
   bool checkpoint = true;
   /// Epochs between checkpoints; the last epoch is always checkpointed. Default 1; >= 1.
   int64_t checkpoint_every = 1;
+  /// Optimizer steps between checkpoints, counted over the whole run, also
+  /// within epochs; one that falls on an epoch's last step is written at the
+  /// epoch's end. A run resumed from a checkpoint within an epoch continues
+  /// it exactly. Default 0 (off); >= 0.
+  int64_t checkpoint_every_steps = 0;
   /// Epochs between test evaluations; the last epoch is always evaluated. Default 1; >= 1.
   int64_t eval_every = 1;
   /// Learning-rate schedule over the run.
@@ -105,7 +110,9 @@ class Trainer {
   void set_data_parallel(std::shared_ptr<dist::DataParallel> data_parallel);
 
   /// Continues from `checkpoint` (written by an earlier fit with the same
-  /// model, optimizer, sampler and hooks) at the epoch after the one it saved.
+  /// model, optimizer, sampler and hooks) at the epoch after the one it
+  /// saved, or, for a checkpoint within an epoch, at the step after it (with
+  /// the same number of processes).
   void resume_from(const std::string& checkpoint);
 
   /// Trains on `train` in the order `sampler` plans, evaluating on `test`
@@ -134,11 +141,29 @@ class Trainer {
   double train_step(const data::IndexedBatch& batch, const StepInfo& info,
                     data::EpochSampler& sampler, double& bookkeeping_s);
 
+  /// Where an unfinished epoch stands, for a checkpoint within it: this
+  /// process's share of the running metrics, so that the epoch's logged loss
+  /// is the uninterrupted run's, and the global generators' states.
+  struct EpochPosition {
+    int64_t batches_done = 0;  // 0: at the epoch's start (no position)
+    int64_t samples = 0;
+    double loss_sum = 0.0;
+    double elapsed_s = 0.0;
+    double bookkeeping_s = 0.0;
+    torch::Tensor cpu_rng, device_rng;  // device_rng: only on a CUDA device
+  };
+
   /// The model's weights and every hook's state (model.pt and checkpoints share it).
   void write_model(torch::serialize::OutputArchive& archive) const;
   void save_model() const;
-  void save_checkpoint(data::EpochSampler& sampler) const;
-  void load_checkpoint(data::EpochSampler& sampler);
+  /// Every process calls it at the same points (a checkpoint within an epoch
+  /// gathers the running metrics of all ranks); the file is written when
+  /// `write` (rank 0 with a run directory). `within` null: at an epoch's end.
+  /// `metrics_lines`: lines of metrics.jsonl so far, kept on resume.
+  void save_checkpoint(data::EpochSampler& sampler, const EpochPosition* within,
+                       int64_t metrics_lines, bool write);
+  /// Reads resume_path_ (format 1: epoch checkpoints before steps existed; 2).
+  void load_checkpoint(data::EpochSampler& sampler, int64_t world, int64_t rank);
 
   torch::nn::AnyModule model_;
   std::shared_ptr<torch::optim::Optimizer> optimizer_;
@@ -158,6 +183,10 @@ class Trainer {
   double best_accuracy_ = 0.0;
   bool evaluated_ = false;
   double max_load_ = 0.0;  // not checkpointed: a resumed run reports its own stretch
+  // From a checkpoint within an epoch: where epoch next_epoch_ resumes.
+  EpochPosition resume_position_;
+  // Lines of metrics.jsonl a resumed run keeps; -1: those of epochs before next_epoch_.
+  int64_t resume_metrics_lines_ = -1;
 };
 
 }  // namespace frugal::train
