@@ -44,26 +44,30 @@ std::vector<std::string> worker_args(int argc, char** argv) {
   return args;
 }
 
+/// The recipe of `frugal train` (read and checked): the file, or a resumed run's config.toml.
+frugal::recipe::Recipe train_recipe(const std::string& recipe_path, const std::vector<std::string>& overrides,
+                                    const std::string& resume_dir) {
+  if (resume_dir.empty()) return frugal::recipe::load_recipe(recipe_path, overrides);
+  // The resolved config saved in the run directory reproduces the run exactly.
+  std::vector<std::string> all = overrides;
+  all.push_back("run.out_dir=\"" + fs::path(resume_dir).parent_path().string() + "\"");
+  all.push_back("run.name=\"" + fs::path(resume_dir).filename().string() + "\"");
+  return frugal::recipe::load_recipe((fs::path(resume_dir) / "config.toml").string(), all);
+}
+
 int train_command(const std::string& recipe_path, const std::vector<std::string>& overrides,
                   const std::string& resume_dir, const Ranks& ranks) {
   frugal::app::RunOptions options;
-  frugal::recipe::Recipe recipe;
-  if (!resume_dir.empty()) {
-    // The resolved config saved in the run directory reproduces the run exactly.
-    std::vector<std::string> all = overrides;
-    all.push_back("run.out_dir=\"" + fs::path(resume_dir).parent_path().string() + "\"");
-    all.push_back("run.name=\"" + fs::path(resume_dir).filename().string() + "\"");
-    recipe = frugal::recipe::load_recipe((fs::path(resume_dir) / "config.toml").string(), all);
-    options.resume = true;
-  } else {
-    recipe = frugal::recipe::load_recipe(recipe_path, overrides);
-  }
+  const frugal::recipe::Recipe recipe = train_recipe(recipe_path, overrides, resume_dir);
+  options.resume = !resume_dir.empty();
   if (ranks.world_size > 1) {
     frugal::dist::DistOptions dist;
     dist.rank = ranks.rank;
     dist.world_size = ranks.world_size;
     std::tie(dist.master_host, dist.master_port) = frugal::dist::parse_master(ranks.master);
     dist.timeout_s = recipe.run.dist_timeout_s;
+    dist.backend = recipe.dist.backend;
+    dist.device = frugal::train::resolve_device(recipe.train.device);
     options.data_parallel = std::make_shared<frugal::dist::DataParallel>(
         std::make_shared<frugal::dist::Communicator>(dist));
   }
@@ -204,6 +208,8 @@ int main(int argc, char** argv) {
           std::cerr << "frugal train: give either --nproc or --rank/--world-size\n";
           return 2;
         }
+        // Checked once here: a bad recipe is one line, not one per rank.
+        train_recipe(recipe_path, overrides, resume_dir);
         frugal::dist::LaunchOptions launch;
         launch.args = worker_args(argc, argv);
         launch.nproc = ranks.nproc;

@@ -1,8 +1,14 @@
 #include "frugal/dist/communicator.h"
 
+#include "frugal/core/enum_names.h"
+
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+// Defined by CMake only where LibTorch has CUDA and c10d's NCCL (see CMakeLists.txt).
+#ifdef FRUGAL_WITH_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -65,9 +71,39 @@ c10::intrusive_ptr<c10d::TCPStore> client_store(const DistOptions& o, Ms timeout
   return c10::make_intrusive<c10d::TCPStore>(o.master_host, opts);
 }
 
+constexpr core::EnumName<Backend> kBackendNames[] = {
+    {Backend::kAuto, "auto"}, {Backend::kGloo, "gloo"}, {Backend::kNccl, "nccl"}};
+constexpr const char* kBackendWhat = "dist backend";
+
 }  // namespace
 
+Backend parse_backend(const std::string& name) { return core::parse_enum(kBackendWhat, kBackendNames, name); }
+
+std::string to_string(Backend backend) { return core::enum_name(kBackendWhat, kBackendNames, backend); }
+
+bool nccl_built() {
+#ifdef FRUGAL_WITH_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
+Backend DistOptions::resolved_backend() const {
+  if (backend != Backend::kAuto) return backend;
+  return nccl_built() && device.is_cuda() ? Backend::kNccl : Backend::kGloo;
+}
+
+void check_backend_built(Backend backend) {
+  TORCH_CHECK(backend != Backend::kNccl || nccl_built(),
+              "dist: backend \"nccl\" is not built into this frugal (it needs a LibTorch built with CUDA "
+              "and c10d's NCCL, found when frugal is configured); use \"gloo\" or \"auto\"");
+}
+
 void DistOptions::validate() const {
+  check_backend_built(backend);
+  TORCH_CHECK(backend != Backend::kNccl || device.is_cuda(),
+              "dist: backend \"nccl\" needs a CUDA device, the run's device is ", device.str());
   TORCH_CHECK(world_size >= 1, "dist: world size must be >= 1, got ", world_size);
   TORCH_CHECK(rank >= 0 && rank < world_size, "dist: rank must lie in [0, ", world_size, "), got ",
               rank);
@@ -118,6 +154,38 @@ std::string local_address_towards(const std::string& host, int64_t port) {
   return address;
 }
 
+namespace {
+
+/// c10d's Gloo group on `store`, bound to the address this machine uses to
+/// reach the master, with one thread (the ranks' own threads compute).
+c10::intrusive_ptr<c10d::ProcessGroup> gloo_group(const DistOptions& o,
+                                                  const c10::intrusive_ptr<c10d::Store>& store, Ms timeout) {
+  auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+  options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
+      local_address_towards(o.master_host, o.master_port)));
+  options->threads = 1;
+  return c10::make_intrusive<c10d::ProcessGroupGloo>(c10::make_intrusive<c10d::PrefixStore>("gloo", store),
+                                                     static_cast<int>(o.rank), static_cast<int>(o.world_size),
+                                                     options);
+}
+
+/// c10d's NCCL group on the same store, its collectives bounded by the same
+/// timeout. Unreachable without NCCL: validate() refuses the backend.
+c10::intrusive_ptr<c10d::ProcessGroup> nccl_group(const DistOptions& o,
+                                                  const c10::intrusive_ptr<c10d::Store>& store, Ms timeout) {
+#ifdef FRUGAL_WITH_NCCL
+  auto options = c10d::ProcessGroupNCCL::Options::create();
+  options->timeout = timeout;
+  return c10::make_intrusive<c10d::ProcessGroupNCCL>(c10::make_intrusive<c10d::PrefixStore>("nccl", store),
+                                                     static_cast<int>(o.rank), static_cast<int>(o.world_size),
+                                                     options);
+#else
+  TORCH_CHECK(false, "dist: backend \"nccl\" is not built into this frugal");
+#endif
+}
+
+}  // namespace
+
 /// What the heartbeat thread shares with its owner; the thread keeps it alive
 /// (a store call to a vanished peer can block forever, so it is detached).
 struct Heartbeat {
@@ -128,8 +196,23 @@ struct Heartbeat {
 
 struct Communicator::Impl {
   c10::intrusive_ptr<c10d::TCPStore> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  c10::intrusive_ptr<c10d::ProcessGroup> group;  // Gloo or NCCL
   std::shared_ptr<Heartbeat> heartbeat = std::make_shared<Heartbeat>();
+  // NCCL reduces CUDA tensors only: CPU ones (metric sums, score pairs) go through the device.
+  c10::optional<torch::Device> stage_on;
+
+  /// What the group works on in place of `tensors`: themselves, or device copies.
+  std::vector<torch::Tensor> staged(const std::vector<torch::Tensor>& tensors) const {
+    if (!stage_on) return tensors;
+    std::vector<torch::Tensor> out;
+    for (const auto& t : tensors) out.push_back(t.is_cuda() ? t : t.to(*stage_on));
+    return out;
+  }
+  /// The results back into the tensors that were staged.
+  static void unstage(const std::vector<torch::Tensor>& work, std::vector<torch::Tensor>& tensors) {
+    for (size_t i = 0; i < tensors.size(); ++i)
+      if (!work[i].is_same(tensors[i])) tensors[i].copy_(work[i]);
+  }
 };
 
 Communicator::Communicator(DistOptions options) : options_(std::move(options)) {
@@ -146,14 +229,12 @@ Communicator::Communicator(DistOptions options) : options_(std::move(options)) {
     opts.waitWorkers = true;
     opts.timeout = timeout;
     impl_->store = c10::make_intrusive<c10d::TCPStore>(options_.master_host, opts);
-    auto gloo_options = c10d::ProcessGroupGloo::Options::create(timeout);
-    gloo_options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
-        local_address_towards(options_.master_host, options_.master_port)));
-    gloo_options->threads = 1;
-    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("gloo", impl_->store);
-    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(
-        prefixed, static_cast<int>(options_.rank), static_cast<int>(options_.world_size),
-        gloo_options);
+    if (options_.resolved_backend() == Backend::kNccl) {
+      impl_->group = nccl_group(options_, impl_->store, timeout);
+      impl_->stage_on = options_.device;
+    } else {
+      impl_->group = gloo_group(options_, impl_->store, timeout);
+    }
   } catch (const std::exception& e) {
     TORCH_CHECK(false, "dist: rank ", options_.rank, " could not join the ", options_.world_size,
                 " ranks at ", where, " within ", format_seconds(options_.timeout_s), ": ",
@@ -264,9 +345,11 @@ void run_collective(double& comm_s, const std::string& what, Fn&& fn,
 
 void Communicator::allreduce_sum(std::vector<torch::Tensor>& tensors, const std::string& what) {
   if (!impl_ || tensors.empty()) return;
+  auto work = impl_->staged(tensors);
   run_collective(comm_s_, what, [&] {
-    impl_->group->allreduce(tensors)->wait();
+    impl_->group->allreduce(work)->wait();
   }, [this](const std::string& w, const std::string& r) { fail(w, r); });
+  Impl::unstage(work, tensors);
 }
 
 void Communicator::broadcast(std::vector<torch::Tensor>& tensors, int64_t root,
@@ -276,19 +359,21 @@ void Communicator::broadcast(std::vector<torch::Tensor>& tensors, int64_t root,
   opts.rootRank = root;
   for (auto& t : tensors) {
     std::vector<torch::Tensor> one = {t};
-    run_collective(comm_s_, what, [&] { impl_->group->broadcast(one, opts)->wait(); },
+    auto work = impl_->staged(one);
+    run_collective(comm_s_, what, [&] { impl_->group->broadcast(work, opts)->wait(); },
                    [this](const std::string& w, const std::string& r) { fail(w, r); });
+    Impl::unstage(work, one);
   }
 }
 
 torch::Tensor Communicator::allgather(const torch::Tensor& local, const std::string& what) {
   if (!impl_) return local.clone();
-  std::vector<torch::Tensor> inputs = {local.contiguous()};
+  std::vector<torch::Tensor> inputs = impl_->staged({local.contiguous()});
   std::vector<std::vector<torch::Tensor>> outputs(1);
   for (int64_t r = 0; r < options_.world_size; ++r) outputs[0].push_back(torch::empty_like(inputs[0]));
   run_collective(comm_s_, what, [&] { impl_->group->allgather(outputs, inputs)->wait(); },
                  [this](const std::string& w, const std::string& r) { fail(w, r); });
-  return torch::cat(outputs[0]);
+  return torch::cat(outputs[0]).to(local.device());
 }
 
 void Communicator::barrier(const std::string& what) {

@@ -33,6 +33,8 @@ std::vector<RecipeKey> declare_keys() {
       device_key("run", "device", FRUGAL_FIELD(train.device)),
       field_key("run", "dist_timeout_s", FRUGAL_FIELD(run.dist_timeout_s), above(0)),
 
+      enum_key("dist", "backend", FRUGAL_FIELD(dist.backend), dist::parse_backend, {"auto", "gloo", "nccl"}),
+
       name_key("data", "name", FRUGAL_FIELD(data.name), data::source_names()),
       field_key("data", "path", FRUGAL_FIELD(data.path)),
       only_if(field_key("data", "test_path", FRUGAL_FIELD(data.test_path)), is_csv, not_csv),

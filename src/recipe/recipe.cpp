@@ -159,6 +159,7 @@ void Recipe::validate() const {
     sparse_options().validate();
     prune.options.validate();
     distill.options.validate();
+    dist::check_backend_built(dist.backend);  // before any process is started
   } catch (const c10::Error& e) {
     TORCH_CHECK(false, "recipe: ", e.what_without_backtrace());
   }

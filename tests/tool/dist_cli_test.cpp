@@ -5,6 +5,8 @@
 
 #include "frugal/dist/launcher.h"
 
+#include <algorithm>
+
 namespace {
 
 using namespace frugal_test;
@@ -81,6 +83,43 @@ TEST_F(DistCli, ResumingATwoProcessRunStoppedMidwayEqualsTheUninterruptedRun) {
   ASSERT_EQ(resumed.status, 0) << resumed.output;
   EXPECT_EQ(lines_of(cut / "metrics.jsonl"), 20);
   EXPECT_LT(max_difference(run_dir("whole"), cut), 1e-6) << "stopped after " << done << " epochs";
+}
+
+TEST_F(DistCli, ResumingATwoProcessRunKilledAfterACheckpointWithinAnEpochEqualsTheUninterruptedRun) {
+  // 10 steps per epoch, a checkpoint every 3 steps: nearly all within epochs
+  // (tests/train/step_checkpoint_test.cpp stops at a chosen step; this one
+  // checks the recipe key and `frugal train --resume` end to end).
+  const std::string sets =
+      "--set train.epochs=20 train.checkpoint_every=100 train.checkpoint_every_steps=3 infobatch.enabled=true";
+  train("whole", "--nproc 2", sets);
+  auto launcher = spawn(std::string(FRUGAL_BINARY) + " train " + recipe() + " --set run.name=\"cut\" " +
+                            sets.substr(6) + " --nproc 2",
+                        dir_ / "cut.log");
+  const fs::path cut = run_dir("cut");
+  ASSERT_TRUE(eventually([&] { return fs::exists(cut / "checkpoint.pt"); }, 30)) << launcher->output();
+  kill(launcher->pid, SIGKILL);  // the workers die with it
+  ASSERT_TRUE(launcher->wait(10));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_FALSE(fs::exists(cut / "model.pt")) << "the run finished before it was stopped";
+  auto resumed = run("train --resume " + cut.string() + " --nproc 2");
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_EQ(lines_of(cut / "metrics.jsonl"), 20);
+  EXPECT_EQ(max_difference(run_dir("whole"), cut), 0.0) << "bit for bit";
+}
+
+TEST_F(DistCli, BackendNcclWhereItIsNotBuiltIsOneClearErrorAndAutoTrainsWithGloo) {
+  if (frugal::dist::nccl_built()) GTEST_SKIP() << "this frugal is built with NCCL";
+  auto r = run("train " + recipe() + " --set dist.backend=\"nccl\" --nproc 2");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("frugal: error: recipe: dist: backend \"nccl\" is not built into this frugal"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+  EXPECT_FALSE(fs::exists(run_dir()));
+  train("auto", "--nproc 2", "--set dist.backend=\"auto\" train.epochs=1");
+  std::ifstream config(run_dir("auto") / "config.toml");
+  const std::string text((std::istreambuf_iterator<char>(config)), {});
+  EXPECT_NE(text.find("[dist]\nbackend = 'auto'"), std::string::npos) << text;
 }
 
 TEST_F(DistCli, AKilledRankMakesTheOtherStopWithOneLineNamingIt) {

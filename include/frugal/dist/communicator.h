@@ -1,6 +1,8 @@
 #pragma once
 /// Processes that train together: rendezvous through c10d's TCPStore, then
-/// collectives through c10d::ProcessGroupGloo. Rank 0 hosts the store.
+/// collectives through c10d::ProcessGroupGloo, or c10d::ProcessGroupNCCL on
+/// the same store where this frugal is built with it and the run is on CUDA
+/// (DistOptions::backend). Rank 0 hosts the store.
 ///
 /// Failures: every collective waits at most `timeout`. When one fails, the
 /// store's heartbeats (each rank bumps a counter every interval from its own
@@ -17,6 +19,21 @@
 
 namespace frugal::dist {
 
+/// The c10d process group that carries the collectives.
+enum class Backend {
+  kAuto,  ///< kNccl when nccl_built() and the device is CUDA, else kGloo
+  kGloo,  ///< c10d::ProcessGroupGloo: CPU (and CUDA) tensors; always built in
+  kNccl,  ///< c10d::ProcessGroupNCCL: a LibTorch with CUDA and NCCL, and a CUDA device
+};
+/// "auto", "gloo", "nccl"; throws naming any other.
+Backend parse_backend(const std::string& name);
+std::string to_string(Backend backend);
+/// Whether this build has c10d's ProcessGroupNCCL (found by CMake at
+/// configure time: a LibTorch built with CUDA whose NCCL header compiles and links).
+bool nccl_built();
+/// Throws one clear line for a backend this build lacks (kNccl without NCCL).
+void check_backend_built(Backend backend);
+
 struct DistOptions {
   /// This process's rank in [0, world_size). Default 0.
   int64_t rank = 0;
@@ -29,8 +46,15 @@ struct DistOptions {
   /// Longest wait of a collective, and of the rendezvous, before the ranks
   /// give up. Default 300 s; must be > 0.
   double timeout_s = 300.0;
+  /// Process group. Default kAuto; kNccl where !nccl_built() or on a CPU
+  /// device is an error (validate()).
+  Backend backend = Backend::kAuto;
+  /// The device the run trains on (kAuto takes NCCL only for CUDA). Default CPU.
+  torch::Device device = torch::kCPU;
 
   void validate() const;
+  /// kGloo or kNccl: what `backend` means for `device` in this build.
+  Backend resolved_backend() const;
 };
 
 /// "HOST:PORT" -> (host, port); throws naming a malformed value.
@@ -47,6 +71,8 @@ class Communicator {
   int64_t rank() const { return options_.rank; }
   int64_t world_size() const { return options_.world_size; }
   const DistOptions& options() const { return options_; }
+  /// kGloo or kNccl (options().resolved_backend()).
+  Backend backend() const { return options_.resolved_backend(); }
 
   /// In place: every rank gets the sum (contiguous CPU tensors).
   void allreduce_sum(std::vector<torch::Tensor>& tensors, const std::string& what);

@@ -42,6 +42,13 @@ struct RunSection {
   double dist_timeout_s = dist::DistOptions().timeout_s;
 };
 
+/// [dist]: the choices of a run with several processes that the recipe
+/// makes (rank, world size and master come from the command line).
+struct DistSection {
+  /// dist::DistOptions::backend.
+  dist::Backend backend = dist::DistOptions().backend;
+};
+
 /// The [data] section is the data area's own option struct (data/source.h).
 using DataSection = data::SourceOptions;
 
@@ -63,6 +70,7 @@ struct ModelSection {
 /// exists; the keys that set them are declared once in src/recipe/keys.cpp.
 struct Recipe {
   RunSection run;
+  DistSection dist;
   DataSection data;
   ModelSection model;
   /// [train], [run] seed / threads / progress / device, [schedule] (train.schedule),
