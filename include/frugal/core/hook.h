@@ -111,6 +111,13 @@ class TrainHook {
   /// Adds the hook's fields to summary.json.
   virtual void on_train_end(nlohmann::json& summary) {}
 
+  /// Whether, after on_train_begin, the model's parameters (list, shapes,
+  /// and that each gets a gradient in every backward) stay as they are for
+  /// the run. Data-parallel training averages gradients during backward
+  /// (c10d's Reducer, which fixes all that at set-up) only when every hook
+  /// says so. Default true.
+  virtual bool fixed_parameters() const { return true; }
+
   /// Checkpoint state; a run resumed from it must continue exactly.
   virtual void save(torch::serialize::OutputArchive& archive) const {}
   virtual void load(torch::serialize::InputArchive& archive) {}
