@@ -29,7 +29,7 @@
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
-// Needs bench/shim (on this target's include path only): see the shim's comment.
+// Needs src/dist/shim (frugal_dist's private include directory): see the shim's comment.
 #include <torch/csrc/distributed/c10d/reducer.hpp>
 #include <torch/torch.h>
 

@@ -325,6 +325,15 @@ void Communicator::fail(const std::string& what, const std::string& reason) {
   TORCH_CHECK(false, message.str());
 }
 
+c10::intrusive_ptr<c10d::ProcessGroup> Communicator::process_group() const {
+  if (!impl_) return {};
+  return impl_->group;
+}
+
+void Communicator::fail_during(const std::string& what, const std::exception& error) {
+  fail(what, short_reason(error.what()));
+}
+
 namespace {
 
 template <typename Fn>

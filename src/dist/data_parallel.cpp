@@ -1,5 +1,7 @@
 #include "frugal/dist/data_parallel.h"
 
+#include "reducer.h"
+
 #include <torch/torch.h>
 
 #include <unordered_set>
@@ -42,6 +44,55 @@ DataParallel::DataParallel(std::shared_ptr<Communicator> communicator, DataParal
   TORCH_CHECK(options_.bucket_mb > 0, "dist: bucket_mb must be > 0, got ", options_.bucket_mb);
 }
 
+DataParallel::~DataParallel() = default;
+
+void DataParallel::attach(const std::vector<torch::Tensor>& parameters, bool fixed_parameters) {
+  if (world_size() == 1) return;
+  // Removes the old Reducer's autograd hooks before a new one adds its own.
+  reducer_.reset();
+  reduced_.clear();
+  // Every rank must take the same path, or their collectives would not pair up.
+  auto all = communicator_->allgather(torch::tensor({fixed_parameters ? 1L : 0L}),
+                                      "gradient averaging set-up");
+  TORCH_CHECK(all.min().item<int64_t>() == all.max().item<int64_t>(), "dist: rank ", rank(),
+              " and another rank disagree on whether the parameters are fixed for the run");
+  if (!fixed_parameters) return;
+  std::vector<torch::Tensor> trained;
+  for (const auto& p : unique_tensors({parameters}))
+    if (p.requires_grad()) trained.push_back(p);
+  if (trained.empty()) return;
+  const auto bucket_bytes = static_cast<int64_t>(options_.bucket_mb * 1024 * 1024);
+  reducer_ = std::make_unique<OverlappedReducer>(*communicator_, trained, bucket_bytes);
+  for (const auto& p : trained) reduced_.insert(p.unsafeGetTensorImpl());
+}
+
+void DataParallel::before_forward() {
+  if (!reducer_) return;
+  // At the second step the Reducer broadcasts its new buckets: a lost rank shows here.
+  try {
+    reducer_->before_forward();
+  } catch (const std::exception& e) {
+    communicator_->fail_during("the gradient buckets' rebuild after step " +
+                                   std::to_string(overlapped_steps_ - 1), e);
+  }
+}
+
+void DataParallel::backward(const torch::Tensor& loss, int64_t step) {
+  if (!reducer_) {
+    loss.backward();
+    return;
+  }
+  reducer_->after_forward();
+  // The Reducer waits for its allreduces at the end of backward: a rank that
+  // stopped, or a cut link, surfaces here.
+  try {
+    loss.backward();
+  } catch (const std::exception& e) {
+    communicator_->fail_during("gradient allreduce at step " + std::to_string(step), e);
+  }
+  ++overlapped_steps_;
+}
+
 std::vector<std::vector<torch::Tensor>> DataParallel::buckets(
     const std::vector<torch::Tensor>& tensors) const {
   const int64_t limit = static_cast<int64_t>(options_.bucket_mb * 1024 * 1024);
@@ -82,7 +133,7 @@ void DataParallel::average_gradients(const std::vector<torch::Tensor>& parameter
   torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> tensors;
   for (const auto& p : unique_tensors({parameters}))
-    if (p.grad().defined()) tensors.push_back(p.grad());
+    if (p.grad().defined() && !reduced_.count(p.unsafeGetTensorImpl())) tensors.push_back(p.grad());
   for (const auto& provider : statistics_)
     for (const auto& t : provider()) tensors.push_back(t);
 

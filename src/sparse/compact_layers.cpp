@@ -75,6 +75,12 @@ bool DynamicSparsity::is_compact(size_t index) const {
   return index < kernel_layers_.size() && kernel_layers_[index] && kernel_layers_[index]->compact();
 }
 
+bool DynamicSparsity::fixed_parameters() const {
+  for (size_t i = 0; i < kernel_layers_.size(); ++i)
+    if (is_compact(i)) return false;
+  return true;
+}
+
 void DynamicSparsity::write_back_weights() {
   for (size_t i = 0; i < kernel_layers_.size(); ++i)
     if (is_compact(i)) kernel_layers_[i]->write_back();

@@ -217,7 +217,13 @@ void Trainer::begin_run(Run& run, const data::IndexedDataset& train, const data:
   for (auto& group : optimizer_->param_groups()) run.base_lrs.push_back(group.options().get_lr());
 
   if (!resume_path_.empty()) load_checkpoint(sampler, run.world, dp_ ? dp_->rank() : 0);
-  if (dp_) dp_->broadcast_from_root(shared_tensors(*model_.ptr(), *optimizer_), "start-up broadcast");
+  if (dp_) {
+    dp_->broadcast_from_root(shared_tensors(*model_.ptr(), *optimizer_), "start-up broadcast");
+    // Averaged during backward if the parameters are fixed for the run (not with compact layers).
+    bool fixed = true;
+    for (const auto& hook : hooks_) fixed = fixed && hook->fixed_parameters();
+    dp_->attach(model_.ptr()->parameters(), fixed);
+  }
   if (run.write_files) {
     if (resume_path_.empty())
       std::ofstream(metrics_path, std::ios::trunc).close();
@@ -233,6 +239,7 @@ double Trainer::train_step(const data::IndexedBatch& batch, const StepInfo& info
                            data::EpochSampler& sampler, double& bookkeeping_s) {
   for (auto& hook : hooks_) hook->before_forward(true, info);
   optimizer_->zero_grad();
+  if (dp_) dp_->before_forward();
   auto logits = model_.forward(batch.inputs);
   auto losses = sample_loss_(logits, batch);
   auto loss = (batch.weights * losses).mean();
@@ -244,7 +251,8 @@ double Trainer::train_step(const data::IndexedBatch& batch, const StepInfo& info
   TORCH_CHECK(std::isfinite(loss_value), "training loss became ", loss_value, " at epoch ",
               info.epoch, ", step ", info.step,
               " (try a lower learning rate); the last good checkpoint is kept");
-  loss.backward();
+  if (dp_) dp_->backward(loss, info.step);  // averages the attached gradients as it runs
+  else loss.backward();
   for (auto& hook : hooks_) hook->before_step(info);
   if (dp_) dp_->average_gradients(stepped_tensors(*model_.ptr(), *optimizer_), info.step);
   optimizer_->step();

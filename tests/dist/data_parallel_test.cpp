@@ -131,4 +131,86 @@ TEST(DataParallel, AHungRankStopsTheOtherAfterTheTimeout) {
   EXPECT_EQ(results[1].status, -1) << "the stopped rank was killed by the test";
 }
 
+TEST(DataParallel, TheReducerAveragesGradientsDuringBackwardAndSkipsThemAfterIt) {
+  auto results = fork_ranks(2, [](int64_t rank, std::shared_ptr<Communicator> c) {
+    frugal::dist::DataParallelOptions o;
+    o.bucket_mb = 40.0 / (1024 * 1024);  // 40 bytes: several buckets
+    DataParallel dp(c, o);
+    torch::manual_seed(3);
+    auto w = torch::randn({4, 3}, torch::requires_grad());
+    auto b = torch::randn({4}, torch::requires_grad());
+    auto frozen = torch::randn({4}, torch::requires_grad(false));  // not the Reducer's
+    dp.attach({w, b, frozen, w}, /*fixed_parameters=*/true);
+    TORCH_CHECK(dp.overlapped(), "not overlapped");
+    std::vector<torch::Tensor> saved;
+    for (int64_t step = 0; step < 2; ++step) {  // the second after the buckets' rebuild
+      torch::manual_seed(100 * step + rank);
+      auto x = torch::randn({5, 3});
+      w.mutable_grad() = torch::Tensor();
+      b.mutable_grad() = torch::Tensor();
+      dp.before_forward();
+      auto loss = (torch::mm(x, w.t()) + b + frozen).pow(2).sum();
+      auto local = torch::autograd::grad({loss}, {w, b}, {}, /*retain_graph=*/true);
+      dp.backward(loss, step);
+      saved.push_back(local[0]);
+      saved.push_back(local[1]);
+      saved.push_back(w.grad().clone());
+      saved.push_back(b.grad().clone());
+      // Already averaged: average_gradients leaves them alone.
+      dp.average_gradients({w, b}, step);
+      TORCH_CHECK(w.grad().equal(saved.end()[-2]) && b.grad().equal(saved.end()[-1]),
+                  "average_gradients averaged the Reducer's gradients again");
+    }
+    TORCH_CHECK(dp.overlapped_steps() == 2, "overlapped steps ", dp.overlapped_steps());
+    torch::save(saved, out_file("reducer", rank).string());
+  });
+  expect_all_succeeded(results);
+  std::vector<torch::Tensor> a, b;
+  torch::load(a, out_file("reducer", 0).string());
+  torch::load(b, out_file("reducer", 1).string());
+  for (size_t step = 0; step < 2; ++step)
+    for (size_t i = 0; i < 2; ++i) {
+      const size_t local = 4 * step + i, averaged = 4 * step + 2 + i;
+      EXPECT_FALSE(a[local].equal(b[local])) << "the ranks' local gradients are alike";
+      auto mean = (a[local] + b[local]) / 2;
+      EXPECT_TRUE(torch::allclose(a[averaged], mean, 1e-6, 1e-6)) << "step " << step << " tensor " << i;
+      EXPECT_TRUE(a[averaged].equal(b[averaged])) << "step " << step << " tensor " << i;
+    }
+  for (int r = 0; r < 2; ++r) fs::remove(out_file("reducer", r));
+}
+
+TEST(DataParallel, ADeadRankDuringTheReducersBackwardIsNamedByTheOther) {
+  auto results = fork_ranks(2, [](int64_t rank, std::shared_ptr<Communicator> c) {
+    DataParallel dp(c);
+    auto w = torch::ones({8}, torch::requires_grad());
+    dp.attach({w}, /*fixed_parameters=*/true);
+    for (int64_t step = 0; step < 3; ++step) {  // after the buckets' rebuild at step 1
+      if (rank == 1 && step == 2) _exit(3);  // dies without a word
+      dp.before_forward();
+      dp.backward((w * w).sum(), step);
+    }
+  }, /*timeout_s=*/2.0);
+  EXPECT_EQ(results[1].status, 3);
+  EXPECT_EQ(results[0].status, 1);
+  EXPECT_NE(results[0].error.find("rank 1 stopped responding (timeout 2 s) during gradient allreduce at step 2"),
+            std::string::npos) << results[0].error;
+  EXPECT_LT(results[0].seconds, 2.0 + 6.0);
+}
+
+TEST(DataParallel, ParametersThatChangeKeepTheAllreduceAfterBackward) {
+  auto results = fork_ranks(2, [](int64_t rank, std::shared_ptr<Communicator> c) {
+    DataParallel dp(c);
+    auto w = torch::full({3}, 1.0 + rank, torch::requires_grad());
+    dp.attach({w}, /*fixed_parameters=*/false);
+    TORCH_CHECK(!dp.overlapped(), "overlapped although the parameters change");
+    dp.before_forward();
+    dp.backward((w * w).sum(), 0);
+    TORCH_CHECK(w.grad().equal(torch::full({3}, 2.0 + 2 * rank)), "backward averaged: ", w.grad());
+    dp.average_gradients({w}, 0);
+    TORCH_CHECK(w.grad().equal(torch::full({3}, 3.0)), "not averaged after backward: ", w.grad());
+    TORCH_CHECK(dp.overlapped_steps() == 0, "overlapped steps ", dp.overlapped_steps());
+  });
+  expect_all_succeeded(results);
+}
+
 }  // namespace

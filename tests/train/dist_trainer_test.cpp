@@ -32,10 +32,12 @@ struct MaskRecorder : train::TrainHook {
   std::vector<torch::Tensor> history;
 };
 
-/// Trains RigL (compact CSR layers) on 160 samples, global
-/// batch 16, as rank `rank` of `dp` (null: alone); model seed `init_seed`.
-/// Returns the parameters, then the recorded masks, then the test accuracy.
-std::vector<torch::Tensor> train_rigl(std::shared_ptr<dist::DataParallel> dp, uint64_t init_seed) {
+/// Trains RigL (kSparse: compact CSR layers; kDense: masks on the dense
+/// weights; none: no sparse hook) on 160 samples, global batch 16, as rank
+/// `rank` of `dp` (null: alone); model seed `init_seed`. Returns the
+/// parameters, then the recorded masks, then the test accuracy.
+std::vector<torch::Tensor> train_rigl(std::shared_ptr<dist::DataParallel> dp, uint64_t init_seed,
+                                      c10::optional<kernels::KernelChoice> kernel = kernels::KernelChoice::kSparse) {
   auto train_set = blobs(160, 1), test_set = blobs(50, 2);
   torch::manual_seed(init_seed);
   auto model = std::make_shared<train::MlpImpl>(8, std::vector<int64_t>{16}, 3);
@@ -49,22 +51,24 @@ std::vector<torch::Tensor> train_rigl(std::shared_ptr<dist::DataParallel> dp, ui
   options.progress = false;
   options.threads = 1;
   train::Trainer trainer(torch::nn::AnyModule(model), optimizer, options);
-  auto sparsity = std::make_shared<sparse::DynamicSparsity>(sparse::DynamicSparsityOptions(0.3)
-                                                                .distribution(sparse::Distribution::kUniform)
-                                                                .update_interval(2)
-                                                                .kernel(kernels::KernelChoice::kSparse));
-  auto recorder = std::make_shared<MaskRecorder>(sparsity);
-  trainer.add_hook(sparsity);
-  trainer.add_hook(recorder);
-  if (dp) {
-    trainer.set_data_parallel(dp);
-    dp->add_statistics([sparsity] { return sparsity->statistics_to_average(); });
+  std::shared_ptr<MaskRecorder> recorder;
+  if (kernel) {
+    auto sparsity = std::make_shared<sparse::DynamicSparsity>(sparse::DynamicSparsityOptions(0.3)
+                                                                  .distribution(sparse::Distribution::kUniform)
+                                                                  .update_interval(2)
+                                                                  .kernel(*kernel));
+    recorder = std::make_shared<MaskRecorder>(sparsity);
+    trainer.add_hook(sparsity);
+    trainer.add_hook(recorder);
+    if (dp) dp->add_statistics([sparsity] { return sparsity->statistics_to_average(); });
   }
+  if (dp) trainer.set_data_parallel(dp);
   data::ShuffleSampler sampler(160, 5, dp ? dp->shard() : data::Shard{});
   auto summary = trainer.fit(train_set, test_set, sampler);
   std::vector<torch::Tensor> out;
   for (const auto& p : model->parameters()) out.push_back(p.detach().clone());
-  for (const auto& m : recorder->history) out.push_back(m);
+  if (recorder)
+    for (const auto& m : recorder->history) out.push_back(m);
   out.push_back(torch::tensor({summary["test_acc"].get<double>()}, torch::kDouble));
   return out;
 }
@@ -74,7 +78,11 @@ TEST(DistributedTrainer, TwoRanksWithRigLKeepIdenticalMasksAfterEveryStepAndMatc
   fs::create_directories(dir);
   auto results = frugal_test::fork_ranks(2, [&](int64_t rank, std::shared_ptr<dist::Communicator> c) {
     // Rank 1 starts from other weights: the start-up broadcast must fix them.
-    auto out = train_rigl(std::make_shared<dist::DataParallel>(c), rank == 0 ? 11 : 12);
+    auto dp = std::make_shared<dist::DataParallel>(c);
+    auto out = train_rigl(dp, rank == 0 ? 11 : 12);
+    // Compact layers change their values at mask updates: no Reducer.
+    TORCH_CHECK(!dp->overlapped() && dp->overlapped_steps() == 0,
+                "the compact layers' gradients went through the Reducer");
     torch::save(out, (dir / std::to_string(rank)).string());
   });
   for (int r = 0; r < 2; ++r) ASSERT_EQ(results[r].status, 0) << "rank " << r << ": " << results[r].error;
@@ -99,6 +107,44 @@ TEST(DistributedTrainer, TwoRanksWithRigLKeepIdenticalMasksAfterEveryStepAndMatc
         << "parameter " << i << ": " << (rank0[i] - alone[i]).abs().max().item<double>();
   }
   EXPECT_EQ(rank0.back().item<double>(), alone.back().item<double>()) << "sharded evaluation";
+}
+
+/// Two ranks of train_rigl(kernel) against one process: the same weights
+/// (and masks), with every one of the 40 steps' gradients averaged by the
+/// Reducer during backward.
+void expect_overlapped_run_matches_one_process(c10::optional<kernels::KernelChoice> kernel,
+                                               const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("frugal_dist_" + name + std::to_string(getpid()));
+  fs::create_directories(dir);
+  auto results = frugal_test::fork_ranks(2, [&](int64_t rank, std::shared_ptr<dist::Communicator> c) {
+    auto dp = std::make_shared<dist::DataParallel>(c);
+    auto out = train_rigl(dp, rank == 0 ? 11 : 12, kernel);
+    TORCH_CHECK(dp->overlapped(), "the Reducer was not attached");
+    TORCH_CHECK(dp->overlapped_steps() == 40, "the Reducer averaged ", dp->overlapped_steps(),
+                " of the 40 steps");
+    torch::save(out, (dir / std::to_string(rank)).string());
+  });
+  for (int r = 0; r < 2; ++r) ASSERT_EQ(results[r].status, 0) << "rank " << r << ": " << results[r].error;
+  std::vector<torch::Tensor> rank0, rank1;
+  torch::load(rank0, (dir / "0").string());
+  torch::load(rank1, (dir / "1").string());
+  fs::remove_all(dir);
+  const auto alone = train_rigl(nullptr, 11, kernel);
+  ASSERT_EQ(rank0.size(), alone.size());
+  for (size_t i = 0; i + 1 < alone.size(); ++i) {
+    EXPECT_TRUE(rank0[i].equal(rank1[i])) << "record " << i << " differs between the ranks";
+    EXPECT_TRUE(torch::allclose(rank0[i], alone[i], 1e-5, 1e-5))
+        << "record " << i << ": " << (rank0[i] - alone[i]).abs().max().item<double>();
+  }
+  EXPECT_EQ(rank0.back().item<double>(), alone.back().item<double>()) << "sharded evaluation";
+}
+
+TEST(DistributedTrainer, TwoRanksOfADenseMlpAverageThroughTheReducerAndMatchOneProcess) {
+  expect_overlapped_run_matches_one_process(c10::nullopt, "mlp");
+}
+
+TEST(DistributedTrainer, TwoRanksWithRigLOnMaskedDenseWeightsAverageThroughTheReducerAndMatchOneProcess) {
+  expect_overlapped_run_matches_one_process(kernels::KernelChoice::kDense, "rigl_dense");
 }
 
 }  // namespace

@@ -116,6 +116,14 @@ class TrainHook {
   /// values) into the model's weights and what save() writes. Must not change
   /// the training that follows.
   virtual void before_checkpoint() {}
+
+  /// Whether, after on_train_begin, the model's parameters (list, shapes,
+  /// and that each gets a gradient in every backward) stay as they are for
+  /// the run. Data-parallel training averages gradients during backward
+  /// (c10d's Reducer, which fixes all that at set-up) only when every hook
+  /// says so. Default true.
+  virtual bool fixed_parameters() const { return true; }
+
   /// Checkpoint state; a run resumed from it must continue exactly, also from
   /// a checkpoint within an epoch (then on_epoch_begin is not called again
   /// for that epoch: the state saved is from after it).

@@ -17,6 +17,10 @@
 #include <string>
 #include <vector>
 
+namespace c10d {
+class ProcessGroup;
+}  // namespace c10d
+
 namespace frugal::dist {
 
 /// The c10d process group that carries the collectives.
@@ -83,8 +87,18 @@ class Communicator {
   torch::Tensor allgather(const torch::Tensor& local, const std::string& what);
   void barrier(const std::string& what);
 
-  /// Seconds spent inside collectives so far.
+  /// Seconds spent inside collectives so far (not counting those that
+  /// DataParallel's Reducer overlaps with backward).
   double comm_s() const { return comm_s_; }
+
+  /// The Gloo group itself (null with world size 1), for DataParallel's
+  /// Reducer, which issues its allreduces from autograd hooks.
+  c10::intrusive_ptr<c10d::ProcessGroup> process_group() const;
+
+  /// Throws the one-line error a failed collective gives ("rank N stopped
+  /// responding ... during <what>"), for a collective issued elsewhere (the
+  /// Reducer's, whose failure surfaces from backward) that threw `error`.
+  [[noreturn]] void fail_during(const std::string& what, const std::exception& error);
 
  private:
   struct Impl;

@@ -205,6 +205,11 @@ class DynamicSparsity : public core::TrainHook {
   void save(torch::serialize::OutputArchive& archive) const override;
   /// Restores what save() wrote. May come before or after on_train_begin.
   void load(torch::serialize::InputArchive& archive) override;
+  /// False when a layer trains in the compact form: its values (a tensor
+  /// outside the model's parameters) change size at every mask update, and
+  /// its weight gets no gradient. Then data-parallel gradients are averaged
+  /// after backward, not overlapped with it.
+  bool fixed_parameters() const override;
 
   /// Brings the `weight` of compact kernel layers up to date (see above).
   void write_back_weights();

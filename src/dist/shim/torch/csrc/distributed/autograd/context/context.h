@@ -10,9 +10,10 @@
 //   - ContextPtr, the type of a member (shared_ptr and raw pointer to the
 //     context) that only libtorch's compiled reducer.cpp touches.
 // Only those are declared here; the class cannot be constructed, so nothing
-// in this program can create or use a context (code that did would need the
-// real header). Private to bench_reducer (bench/reducer.cpp): its include path
-// alone names bench/shim, so the shim never reaches frugal's library or headers.
+// in frugal can create or use a context (code that did would need the real
+// header). Private to frugal_dist (src/dist/reducer.cpp) and bench_reducer:
+// only their include paths name src/dist/shim, it is never installed, and no
+// public header includes reducer.hpp.
 
 #include <ATen/core/Tensor.h>
 
