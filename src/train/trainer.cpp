@@ -2,6 +2,7 @@
 
 #include "checkpoint.h"
 
+#include "frugal/core/allocator.h"
 #include "frugal/core/checked_file.h"
 #include "frugal/core/seed.h"
 #include "frugal/core/threads.h"
@@ -194,6 +195,7 @@ void Trainer::begin_run(Run& run, const data::IndexedDataset& train, const data:
               sampler_epochs.value_or(0), " epochs (InfoBatchOptions epochs) but the trainer runs ",
               options_.epochs, " (TrainerOptions::epochs); build both from one value");
   run.threads = core::set_threads(options_.threads);
+  core::keep_freed_memory();
   run.world = dp_ ? dp_->world_size() : 1;
   TORCH_CHECK(options_.batch_size % run.world == 0, "train: batch_size ", options_.batch_size,
               " does not split evenly over ", run.world, " processes");
