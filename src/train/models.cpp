@@ -101,9 +101,11 @@ class BasicBlockImpl : public nn::Module {
     }
   }
   torch::Tensor forward(torch::Tensor x) {
-    auto y = torch::relu(bn1_->forward(conv1_->forward(x)));
+    // In place on the batch norms' fresh outputs (their backward does not
+    // read them): no extra activation-sized tensor per ReLU and sum.
+    auto y = bn1_->forward(conv1_->forward(x)).relu_();
     y = bn2_->forward(conv2_->forward(y));
-    return torch::relu(y + (shortcut_ ? shortcut_->forward(x) : x));
+    return y.add_(shortcut_ ? shortcut_->forward(x) : x).relu_();
   }
 
  private:
@@ -122,7 +124,7 @@ ResNetImpl::ResNetImpl(int64_t in_channels, int64_t num_classes, int64_t blocks_
   features_->push_back(
       kernels::MaskedConv2d(nn::Conv2dOptions(in_channels, widths[0], 3).padding(1).bias(false)));
   features_->push_back(nn::BatchNorm2d(widths[0]));
-  features_->push_back(nn::ReLU());
+  features_->push_back(nn::ReLU(nn::ReLUOptions().inplace(true)));  // on the batch norm's own output
   int64_t width = widths[0];
   for (size_t stage = 0; stage < widths.size(); ++stage) {
     for (int64_t b = 0; b < blocks_per_stage; ++b) {
