@@ -57,7 +57,7 @@ SmallCnnImpl::SmallCnnImpl(int64_t in_channels, int64_t image_size, int64_t num_
   features_ = register_module(
       "features",
       // ReLU and max-pool fused (kernels/relu_max_pool2d.h; unfused they
-      // took a fifth of a dense training step on one core). Each Identity
+      // took a quarter of a dense training step on one core). Each Identity
       // keeps the slot the separate max-pool had, so the parameter names stay
       // features.0 and features.3.
       nn::Sequential(kernels::MaskedConv2d(nn::Conv2dOptions(in_channels, 32, 3).padding(1)),

@@ -382,6 +382,28 @@ TEST(Schedule, LastStepRateIsRightWhenInfoBatchShortensEpochs) {
   EXPECT_LT(hook->last, 0.001);
 }
 
+TEST(Models, CnnKeepsItsParameterNamesAndComputesConvReluPool) {
+  train::ModelSpec spec;
+  spec.name = "cnn";
+  spec.input_shape = {1, 28, 28};
+  auto model = train::build_model(spec);
+  std::vector<std::string> names;
+  for (const auto& p : model->named_parameters()) names.push_back(p.key());
+  // The names of the layout before the fused ReLU + max-pool, so earlier
+  // checkpoints and exports still load.
+  EXPECT_EQ(names, (std::vector<std::string>{"features.0.weight", "features.0.bias", "features.3.weight",
+                                             "features.3.bias", "hidden.weight", "hidden.bias", "head.weight",
+                                             "head.bias"}));
+  const auto p = model->named_parameters();
+  torch::manual_seed(8);
+  const auto x = torch::randn({3, 1, 28, 28});
+  auto h = torch::max_pool2d(torch::relu(torch::conv2d(x, p["features.0.weight"], p["features.0.bias"], 1, 1)), 2);
+  h = torch::max_pool2d(torch::relu(torch::conv2d(h, p["features.3.weight"], p["features.3.bias"], 1, 1)), 2);
+  h = torch::relu(torch::linear(h.flatten(1), p["hidden.weight"], p["hidden.bias"]));
+  const auto want = torch::linear(h, p["head.weight"], p["head.bias"]);
+  EXPECT_TRUE(torch::allclose(model->forward(x), want, 1e-5, 1e-5));
+}
+
 TEST(Models, ResNet18IsTheCifarVariantWithA3x3StemAndNoMaxPool) {
   train::ModelSpec spec;
   spec.name = "resnet18";

@@ -1,10 +1,10 @@
 #pragma once
 /// ReLU followed by a 2x2 max-pool of stride 2, in one pass: the small CNN's
 /// "conv, ReLU, MaxPool2d(2)" without the full-resolution ReLU output and its
-/// gradient. LibTorch 1.13's max_pool2d and the separate ReLU took 37 ms of
-/// a 170 ms CNN training step on one core (docs/RESULTS.md, speed); the fused
-/// form writes the pooled output and a one-byte winner per window, and its
-/// backward writes the input gradient once.
+/// gradient. LibTorch 1.13's max_pool2d and the separate ReLU took 48 ms of
+/// a 179 ms dense CNN training step on one core (docs/RESULTS.md, speed); the
+/// fused form writes the pooled output and a one-byte winner per window, and
+/// its backward writes the input gradient once.
 ///
 /// Exactly max_pool2d(relu(x), 2) with LibTorch's rules, forward and backward:
 /// floor mode (an odd last row or column is dropped), the first largest
