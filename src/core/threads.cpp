@@ -1,5 +1,7 @@
 #include "frugal/core/threads.h"
 
+#include "frugal/core/blas_prime.h"
+
 #include <ATen/Parallel.h>
 #include <c10/util/Exception.h>
 
@@ -108,6 +110,7 @@ bool set_blas_threads(int64_t threads) {
   using SetThreads = void (*)(int);
   static const auto fn = openblas_symbol<SetThreads>("openblas_set_num_threads");
   if (fn) fn(static_cast<int>(threads));
+  prime_blas();
   return fn != nullptr;
 }
 

@@ -46,6 +46,7 @@ ThreadPlan set_threads(int64_t threads);
 
 /// Sets the threads of OpenBLAS's own pool (>= 1), which LibTorch's
 /// at::set_num_threads does not reach; false when no OpenBLAS is loaded.
+/// Primes the BLAS the first time (core/blas_prime.h), whichever BLAS it is.
 bool set_blas_threads(int64_t threads);
 
 }  // namespace frugal::core
