@@ -8,9 +8,10 @@
 //                no transpose on either side
 //   pack         the transpose of x into x^T that every call pays today
 //
-//   bench_spmm_designs [--json=PATH] [--rounds=N] [--quick]
+//   bench_spmm_designs [--json=PATH] [--rounds=N] [--batch=B] [--densities=D,D,...] [--quick]
 //
-// --quick: 784x300 only, 1 round (a smoke test).
+// --batch: the batch (default 256); --densities: the densities of both
+// layers (default 0.10,0.02); --quick: 784x300 only, 1 round (a smoke test).
 
 #include <frugal/kernels/csr.h>
 #include <frugal/kernels/dispatch.h>
@@ -66,18 +67,36 @@ double median(std::vector<double> v) {
 int main(int argc, char** argv) {
   std::string json_path = "spmm_designs.json";
   int rounds = 5;
+  int64_t batch = 256;
+  std::vector<double> densities = {0.10, 0.02};
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     if (std::strncmp(argv[i], "--json=", 7) == 0) {
       json_path = argv[i] + 7;
     } else if (std::strncmp(argv[i], "--rounds=", 9) == 0) {
       rounds = std::atoi(argv[i] + 9);
+    } else if (std::strncmp(argv[i], "--batch=", 8) == 0) {
+      batch = std::atoll(argv[i] + 8);
+    } else if (std::strncmp(argv[i], "--densities=", 12) == 0) {
+      densities.clear();
+      for (char *d = argv[i] + 12, *end = d; *d; d = end + (*end == ',')) {
+        densities.push_back(std::strtod(d, &end));
+        if (end == d) {
+          densities = {};  // not a number: rejected below
+          break;
+        }
+      }
     } else if (std::strcmp(argv[i], "--quick") == 0) {
       quick = true;
     } else {
       std::fprintf(stderr, "bench_spmm_designs: unknown argument %s\n", argv[i]);
       return 2;
     }
+  }
+  if (batch < 2 || densities.empty() ||
+      std::any_of(densities.begin(), densities.end(), [](double d) { return !(d > 0 && d <= 1); })) {
+    std::fprintf(stderr, "bench_spmm_designs: --batch must be >= 2 and --densities in (0, 1]\n");
+    return 2;
   }
   if (rounds < 1) {
     std::fprintf(stderr, "bench_spmm_designs: --rounds must be >= 1, got %d\n", rounds);
@@ -90,9 +109,11 @@ int main(int argc, char** argv) {
   if (quick) rounds = 1;
   fk::set_num_threads(1);
   torch::NoGradGuard no_grad;
-  std::vector<Case> cases = {{"784x300", 300, 784, 0.10}, {"784x300", 300, 784, 0.02}};
-  if (!quick) cases.insert(cases.begin(), {{"4096x4096", 4096, 4096, 0.10}, {"4096x4096", 4096, 4096, 0.02}});
-  const int64_t batch = 256, ld = fd::padded_ld(batch);
+  std::vector<Case> cases;
+  if (!quick)
+    for (const double d : densities) cases.push_back({"4096x4096", 4096, 4096, d});
+  for (const double d : densities) cases.push_back({"784x300", 300, 784, d});
+  const int64_t ld = fd::padded_ld(batch);
   const std::vector<std::string> variants = {"dense", "sparse", "panels", "tiles", "tiles_t", "pack"};
 
   std::ofstream json(json_path);

@@ -378,7 +378,7 @@ void build_panels(int64_t rows, int64_t cols, const int64_t* row_ptr, const int3
 
 void spmm(const CsrView& a, const float* values, const float* xt, int64_t ldx, int64_t batch,
           const float* bias, float* y, int64_t ldy) {
-  if (tiles_preferred(a)) return spmm_tiles(a, values, xt, ldx, batch, bias, y, ldy, false);
+  if (tiles_preferred(a, batch)) return spmm_tiles(a, values, xt, ldx, batch, bias, y, ldy, false);
   spmm_panels(a, values, xt, ldx, batch, bias, y, ldy);
 }
 

@@ -52,7 +52,7 @@ int64_t padded_ld(int64_t batch);
 
 /// y[b * ldy + o] = bias[o] + sum_k values[k] * xt[col_k * ldx + b], for all
 /// rows o of `a` and b < batch; `bias` may be null. Runs on at::parallel_for,
-/// on spmm_tiles where tiles_preferred(a), else on spmm_panels.
+/// on spmm_tiles where tiles_preferred(a, batch), else on spmm_panels.
 void spmm(const CsrView& a, const float* values, const float* xt, int64_t ldx, int64_t batch,
           const float* bias, float* y, int64_t ldy);
 
@@ -61,9 +61,10 @@ void spmm(const CsrView& a, const float* values, const float* xt, int64_t ldx, i
 void spmm_panels(const CsrView& a, const float* values, const float* xt, int64_t ldx, int64_t batch,
                  const float* bias, float* y, int64_t ldy);
 
-/// Whether spmm runs `a` on spmm_tiles: AVX2 is active and the pattern is one
-/// where the tiles measured faster (bench/spmm_designs.cpp).
-bool tiles_preferred(const CsrView& a);
+/// Whether spmm runs `a` at `batch` on spmm_tiles: AVX2 is active and the
+/// pattern and batch are ones where the tiles measured faster
+/// (bench/spmm_designs.cpp).
+bool tiles_preferred(const CsrView& a, int64_t batch);
 
 /// y[o] = bias[o] + sum_k values[k] * x[col_k] (the batch-1 case; a gather-dot
 /// per row). `bias` may be null. Runs on at::parallel_for.
@@ -74,8 +75,8 @@ void spmv(const CsrView& a, const float* values, const float* x, const float* bi
 void sddmm(const CsrView& a, const float* gt, int64_t ldg, const float* xt, int64_t ldx, int64_t batch,
            float* out);
 
-/// spmm with one row x 32 batch lanes of accumulators in registers over the
-/// row's whole run (src/kernels/spmm_tiles.cpp); AVX2 only (an error
+/// spmm with one row x up to 128 batch lanes of accumulators in registers over
+/// the row's whole run (src/kernels/spmm_tiles.cpp); AVX2 only (an error
 /// otherwise). With out_transposed it writes y^T instead, out[o * ldo + b]:
 /// the layout the next layer's kernel reads, with no transpose between.
 void spmm_tiles(const CsrView& a, const float* values, const float* xt, int64_t ldx, int64_t batch,

@@ -1,9 +1,10 @@
-// Register-blocked SpMM (AVX2): one output row x a strip of kStripLanes batch
-// lanes keeps its accumulators in ymm registers over the row's whole CSR run,
-// so that accumulators are loaded and stored once per row and strip instead
-// of once per row and column panel as in spmm_panels. Tiles of 2 to 6 rows in
-// lock step (8 to 12 accumulators, 16 or 24 lanes) measured slower than this
-// one-row form; see docs/RESULTS.md, section 2.
+// Register-blocked SpMM (AVX2): one output row x a strip of up to
+// kStripLanes batch lanes keeps its accumulators in ymm registers over the
+// row's whole CSR run, so that accumulators are loaded and stored once per row
+// and strip instead of once per row and column panel as in spmm_panels, and
+// each entry's weight and column index are loaded once for 16 vectors. Tiles
+// of 2 to 6 rows in lock step (8 to 12 accumulators, 16 or 24 lanes) measured
+// slower than this one-row form; see docs/RESULTS.md, section 2.
 #include "csr_kernels.h"
 #include "simd.h"
 
@@ -15,9 +16,16 @@
 namespace frugal::kernels::detail {
 namespace {
 
-/// Batch lanes per strip: 4 accumulators. A strip's slice of x^T (cols x 128
-/// bytes) stays in L2 while a thread runs all its rows.
-constexpr int64_t kStripLanes = 32;
+/// Batch lanes per strip: 16 accumulators (the compiler keeps the weight and
+/// the loaded vector beside them by reloading). 128 lanes measured 1.4 to 1.9x
+/// faster than 32 at batch 256 (docs/RESULTS.md, section 2): an entry's index
+/// and weight serve 16 FMAs instead of 4, and 16 independent chains hide the
+/// FMA latency that 4 exposed.
+constexpr int64_t kStripLanes = 128;
+/// Entries ahead whose row of x^T is prefetched: the strip's slice of x^T
+/// (cols x 512 bytes) sits in L2 or, for wide layers, L3, and an entry's
+/// 8 lines arrive while the 8 entries before it compute.
+constexpr int64_t kPrefetchAhead = 8;
 /// Rows per work unit, and of the scratch block transposed into y.
 constexpr int64_t kUnitRows = 64;
 
@@ -34,11 +42,18 @@ FRUGAL_AVX2 void strip_rows(const CsrView& a, const float* __restrict values, co
                             int64_t ldo, int64_t lanes) {
   const __m256i mask = lane_mask(lanes - 8 * (NV - 1));
   const int32_t* ci = a.col_idx;
+  // Prefetches stop kPrefetchAhead entries before the pattern's end, so they
+  // only touch rows of x^T the pattern names.
+  const int64_t prefetch_end = a.row_ptr[a.rows] - kPrefetchAhead;
   for (int64_t r = r0; r < r1; ++r) {
     __m256 acc[NV];
     const __m256 b = _mm256_set1_ps(bias ? bias[r] : 0.f);
     for (int u = 0; u < NV; ++u) acc[u] = b;
     for (int64_t k = a.row_ptr[r]; k < a.row_ptr[r + 1]; ++k) {
+      if (k < prefetch_end) {
+        const char* ahead = reinterpret_cast<const char*>(xt + int64_t{ci[k + kPrefetchAhead]} * ld);
+        for (int u = 0; u < NV; u += 2) _mm_prefetch(ahead + 32 * u, _MM_HINT_T0);
+      }
       const __m256 w = _mm256_broadcast_ss(values + k);
       const float* x = xt + int64_t{ci[k]} * ld;
       for (int u = 0; u < NV; ++u) {
@@ -59,31 +74,35 @@ FRUGAL_AVX2 void strip_rows(const CsrView& a, const float* __restrict values, co
 using StripFn = void (*)(const CsrView&, const float*, const float*, int64_t, const float*, int64_t, int64_t,
                          float*, int64_t, int64_t);
 
+template <int NV>
+StripFn strip_fn_of(bool masked) {
+  return masked ? &strip_rows<NV, true> : &strip_rows<NV, false>;
+}
+
 /// The instantiation for a strip `lanes` wide (1 <= lanes <= kStripLanes).
 StripFn strip_fn(int64_t lanes) {
-  static_assert(kStripLanes == 32, "strip_fn covers 1 to 4 vectors");
-  const bool masked = lanes % 8 != 0;
-  switch ((lanes + 7) / 8) {
-    case 1: return masked ? &strip_rows<1, true> : &strip_rows<1, false>;
-    case 2: return masked ? &strip_rows<2, true> : &strip_rows<2, false>;
-    case 3: return masked ? &strip_rows<3, true> : &strip_rows<3, false>;
-    default: return masked ? &strip_rows<4, true> : &strip_rows<4, false>;
-  }
+  static_assert(kStripLanes == 128, "strip_fn covers 1 to 16 vectors");
+  static constexpr StripFn (*kByVectors[16])(bool) = {
+      strip_fn_of<1>,  strip_fn_of<2>,  strip_fn_of<3>,  strip_fn_of<4>,  strip_fn_of<5>,  strip_fn_of<6>,
+      strip_fn_of<7>,  strip_fn_of<8>,  strip_fn_of<9>,  strip_fn_of<10>, strip_fn_of<11>, strip_fn_of<12>,
+      strip_fn_of<13>, strip_fn_of<14>, strip_fn_of<15>, strip_fn_of<16>};
+  return kByVectors[(lanes + 7) / 8 - 1](lanes % 8 != 0);
 }
 
 #endif  // FRUGAL_HAVE_X86
 
 }  // namespace
 
-bool tiles_preferred(const CsrView& a) {
-  // Fitted to the four batch-256 cases of bench/spmm_designs.cpp: the tiles
-  // win while a strip of x^T fits in half of L2 (cols <= 2048; 512 KiB per
-  // core here) or a row has few entries per column panel; spmm_panels wins on
-  // 4096 x 4096 at 10% (26 entries per row and panel).
+bool tiles_preferred(const CsrView& a, int64_t batch) {
+  // Fitted to bench/spmm_designs.cpp (784x300 and 4096x4096, densities 2 to
+  // 50%, batches 4 to 256; docs/RESULTS.md, section 2): with a strip of two
+  // or more vectors per 16 lanes the tiles won every case from batch 32 on;
+  // below that spmm_panels won on the narrow layer's fuller rows (784x300 at
+  // 10% and 50%, batch 8; 50%, batch 16), where one or two chains per row
+  // leave the FMA latency exposed, and lost on wide layers and short rows.
   const int64_t nnz = a.row_ptr[a.rows];
-  const bool strip_in_l2 = a.cols * kStripLanes * int64_t{sizeof(float)} <= 256 * 1024;
-  const bool sparse_rows = nnz < 16 * a.rows * panel_count(a.cols, a.panel_width);
-  return avx2_active() && (strip_in_l2 || sparse_rows);
+  const bool short_rows = nnz < 100 * std::max<int64_t>(a.rows, 1);
+  return avx2_active() && (batch >= 32 || a.cols > 2048 || short_rows);
 }
 
 void spmm_tiles(const CsrView& a, const float* values, const float* xt, int64_t ldx, int64_t batch,

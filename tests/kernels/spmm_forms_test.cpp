@@ -62,12 +62,14 @@ struct Shape {
   double density;
 };
 
-/// Batches 1, 7, 31 to 33, 65 and 256 cut strips (32 lanes) and tiles (64)
-/// at every remainder class that picks a different vector count or mask; one
-/// row; wider than a column panel; rows 0 and the last without entries.
+/// Batches 1, 7, 31 to 33, 65, 129 and 256 cut strips (128 lanes) and tiles
+/// (64) into ragged pieces (TilesMatchDenseAtEveryStripWidth covers every
+/// width); one row; wider than a column panel; rows 0 and the last without
+/// entries.
 std::vector<Shape> shapes() {
   return {{1, 9, 5, 0.5},      {1, 300, 33, 0.2},  {5, 17, 1, 0.6},     {13, 40, 7, 0.3},
-          {70, 300, 31, 0.05}, {66, 520, 32, 0.1}, {130, 64, 65, 0.25}, {9, 2100, 256, 0.02}};
+          {70, 300, 31, 0.05}, {66, 520, 32, 0.1}, {130, 64, 65, 0.25}, {9, 2100, 256, 0.02},
+          {40, 90, 129, 0.3}};
 }
 
 TEST(SpmmForms, TilesMatchDenseWithEmptyRowsAndRaggedStrips) {
@@ -82,6 +84,28 @@ TEST(SpmmForms, TilesMatchDenseWithEmptyRowsAndRaggedStrips) {
     EXPECT_TRUE(torch::allclose(y, o.reference(), 1e-4, 1e-4)) << (y - o.reference()).abs().max().item<float>();
     // An empty row is its bias.
     EXPECT_TRUE(torch::allclose(y.select(1, 0), o.bias[0].expand({s.batch})));
+  }
+}
+
+// Each strip width (1 to 16 vectors, with and without a masked last vector)
+// is its own instantiation; batches 1 to 136 reach them all, and 129 to 136
+// a full strip followed by a ragged one. Both layouts: the transposed one
+// writes straight into y^T, where a missing mask shows in the padding.
+TEST(SpmmForms, TilesMatchDenseAtEveryStripWidth) {
+  if (!fd::avx2_active()) GTEST_SKIP() << "spmm_tiles needs AVX2 + FMA";
+  for (int64_t batch = 1; batch <= 136; ++batch) {
+    SCOPED_TRACE(describe(6, 23, batch));
+    const auto o = make(6, 23, batch, 0.4, {}, static_cast<int>(100 + batch));
+    auto y = torch::full({batch, 6}, -7.f);
+    fd::spmm_tiles(o.view(), o.values.data_ptr<float>(), o.xt.data_ptr<float>(), o.ld, batch,
+                   o.bias.data_ptr<float>(), y.data_ptr<float>(), 6, false);
+    ASSERT_TRUE(torch::allclose(y, o.reference(), 1e-4, 1e-4)) << (y - o.reference()).abs().max().item<float>();
+    const int64_t ldo = o.ld + 3;
+    auto yt = torch::full({6, ldo}, -7.f);
+    fd::spmm_tiles(o.view(), o.values.data_ptr<float>(), o.xt.data_ptr<float>(), o.ld, batch,
+                   o.bias.data_ptr<float>(), yt.data_ptr<float>(), ldo, true);
+    ASSERT_TRUE(torch::allclose(yt.slice(1, 0, batch), o.reference().t(), 1e-4, 1e-4));
+    ASSERT_TRUE(yt.slice(1, batch).eq(-7.f).all().item<bool>()) << "a store went past the batch";
   }
 }
 
@@ -117,14 +141,19 @@ TEST(SpmmForms, PanelsMatchDenseWithEmptyRowsAndRaggedTiles) {
   fd::force_portable(false);
 }
 
-TEST(SpmmForms, SpmmPicksTilesForNarrowLayersAndPanelsForWideDenseRows) {
+TEST(SpmmForms, SpmmPicksTilesFromBatch32AndPanelsForFullNarrowRowsBelow) {
   if (!fd::avx2_active()) GTEST_SKIP() << "the choice is between AVX2 forms";
-  EXPECT_TRUE(fd::tiles_preferred(make(30, 784, 1, 0.1, {}, 60).view()));
-  // 4096 columns (a strip of 512 KiB) at 10%: about 26 entries per row and panel.
-  EXPECT_FALSE(fd::tiles_preferred(make(16, 4096, 1, 0.1, {}, 61).view()));
-  EXPECT_TRUE(fd::tiles_preferred(make(16, 4096, 1, 0.02, {}, 62).view()));
+  // 784 columns at 50%: about 390 entries per row.
+  const auto full = make(30, 784, 1, 0.5, {}, 60);
+  EXPECT_TRUE(fd::tiles_preferred(full.view(), 32));
+  EXPECT_TRUE(fd::tiles_preferred(full.view(), 256));
+  EXPECT_FALSE(fd::tiles_preferred(full.view(), 8));
+  // Short rows (784 columns at 2%, about 16 entries) and wide layers take the
+  // tiles at any batch.
+  EXPECT_TRUE(fd::tiles_preferred(make(30, 784, 1, 0.02, {}, 61).view(), 8));
+  EXPECT_TRUE(fd::tiles_preferred(make(16, 4096, 1, 0.1, {}, 62).view(), 8));
   fd::force_portable(true);
-  EXPECT_FALSE(fd::tiles_preferred(make(30, 784, 1, 0.1, {}, 63).view()));
+  EXPECT_FALSE(fd::tiles_preferred(full.view(), 256));
   fd::force_portable(false);
 }
 
