@@ -1,5 +1,6 @@
 // The two forms of the CSR product at batch 256, one thread, against the
-// dense product, alternated round by round in one run (medians over rounds):
+// dense product, alternated round by round in one run (times: medians over
+// rounds; speed-ups: medians of each round's ratio):
 //   dense        torch::linear on OpenBLAS
 //   sparse       frugal::kernels::sparse_linear (pack + spmm's choice)
 //   panels       spmm_panels from a packed x^T (the kernel alone)
@@ -162,14 +163,28 @@ int main(int argc, char** argv) {
       for (const auto& name : variants) times[name].push_back(time_us(run.at(name)));
     std::map<std::string, double> m;
     for (const auto& name : variants) m[name] = median(times[name]);
-    const double dense = m["dense"];
+    // Speed-ups are medians of each round's own ratio: the dense and sparse
+    // calls of one round ran seconds apart, so a slow spell of the shared host
+    // hits both, where a ratio of separate medians would take it on one side.
+    auto speedup = [&](std::initializer_list<const char*> parts) {
+      std::vector<double> ratios;
+      for (int r = 0; r < rounds; ++r) {
+        double t = 0;
+        for (const char* p : parts) t += times[p][r];
+        ratios.push_back(times["dense"][r] / t);
+      }
+      return median(ratios);
+    };
+    const double panels_x = speedup({"panels", "pack"}), tiles_x = speedup({"tiles", "pack"}),
+                 tiles_t_x = speedup({"tiles_t"}), sparse_x = speedup({"sparse"});
     std::printf("| %s | %.0f%% | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2fx | %.2fx | %.2fx | %.2fx |\n", c.name,
-                100 * c.density, dense, m["sparse"], m["panels"], m["tiles"], m["tiles_t"], m["pack"],
-                dense / (m["panels"] + m["pack"]), dense / (m["tiles"] + m["pack"]), dense / m["tiles_t"],
-                dense / m["sparse"]);
+                100 * c.density, m["dense"], m["sparse"], m["panels"], m["tiles"], m["tiles_t"], m["pack"], panels_x,
+                tiles_x, tiles_t_x, sparse_x);
     json << (ci ? ",\n" : "") << "  {\"layer\": \"" << c.name << "\", \"density\": " << c.density
          << ", \"batch\": " << batch << ", \"threads\": 1, \"rounds\": " << rounds;
     for (const auto& name : variants) json << ", \"" << name << "_us\": " << m[name];
+    json << ", \"speedup_panels_pack\": " << panels_x << ", \"speedup_tiles_pack\": " << tiles_x
+         << ", \"speedup_tiles_t\": " << tiles_t_x << ", \"speedup_sparse_linear\": " << sparse_x;
     json << "}";
   }
   json << "\n]\n";

@@ -89,25 +89,27 @@ bool decide(KernelChoice choice, double density, Crossover&& crossover) {
   return density < crossover();
 }
 
-// The table behind kTable, measured with bench/kernels.sh on the reference
-// machine (2-core AMD EPYC Zen 3 VM, AVX2; LibTorch 1.13 on OpenBLAS 0.3.21;
-// bench/results/kernels.json). For each layer (784x300, 300x100, 4096x4096),
-// batch (1, 32, 256) and thread count (1, 2), the crossover is the density at
-// which the sparse forward time equals torch::linear's, interpolated
-// linearly between the measured densities (1, 2, 5, 10, 20, 50%); a layer
-// still faster sparse at 50% counts as 0.5 (higher densities were not
-// measured). Each entry is the smallest crossover over those layers and over
-// two runs, the conservative choice. Batch 1 is its own row; 2-64 use the
-// batch-32 measurements, larger batches the batch-256 ones.
+// The table behind kTable, measured with bench/kernels.sh (bench_kernels) on
+// the reference machine (2-core AMD EPYC VM, family 23 model 1, AVX2;
+// LibTorch 1.13 on the OpenMP build of OpenBLAS 0.3.21, primed as
+// core/blas_prime.h describes; bench/results/kernels.json, 2026-12-01). For
+// each layer (784x300, 300x100, 4096x4096), batch (1, 32, 256) and thread
+// count (1, 2), the crossover is the density at which the sparse forward time
+// equals torch::linear's, interpolated linearly between the measured
+// densities (1, 2, 5, 10, 20, 50%); a layer still faster sparse at 50% counts
+// as 0.5 (higher densities were not measured). Each entry is the smallest
+// crossover over those layers and over two runs, the conservative choice.
+// Batch 1 is its own row; 2-64 use the batch-32 measurements, larger batches
+// the batch-256 ones.
 struct TableRow {
   int64_t max_batch;
   double one_thread;
   double many_threads;
 };
 constexpr TableRow kTable[] = {
-    {1, 0.50, 0.50},
-    {64, 0.32, 0.48},
-    {INT64_MAX, 0.23, 0.16},
+    {1, 0.49, 0.33},
+    {64, 0.50, 0.33},
+    {INT64_MAX, 0.41, 0.25},
 };
 // Tiny layers (100x10 in the benchmark) at small batches take 3 to 7 us
 // either way, mostly fixed per-call cost, and which path wins changed from
