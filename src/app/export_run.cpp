@@ -1,5 +1,6 @@
 #include "frugal/app/export_run.h"
 
+#include "frugal/core/blas_prime.h"
 #include "frugal/core/checked_file.h"
 #include "frugal/prune/export.h"
 #include "frugal/recipe/recipe.h"
@@ -141,6 +142,7 @@ Exported load_exported(const std::string& run_dir) {
 InferResult infer_run(const std::string& run_dir, int64_t batch) {
   TORCH_CHECK(batch >= 1, "infer: batch must be >= 1, got ", batch);
   Exported e = load_exported(run_dir);
+  core::prime_blas();  // forward-only: nothing else would (core/blas_prime.h)
   torch::NoGradGuard no_grad;
   InferResult r;
   r.samples = e.test.size();
@@ -176,6 +178,7 @@ std::vector<BenchInferRow> bench_infer_run(const std::string& run_dir, const Ben
   for (int64_t b : options.batches) TORCH_CHECK(b >= 1, "bench-infer: batch sizes must be >= 1, got ", b);
   Exported e = load_exported(run_dir);
   if (options.threads > 0) kernels::set_num_threads(options.threads);
+  core::prime_blas();  // the dense side is forward-only (core/blas_prime.h)
   const int64_t threads = at::get_num_threads();
   const int64_t n = options.samples > 0 ? std::min(options.samples, e.test.size()) : e.test.size();
   const auto inputs = e.test.inputs.slice(0, 0, n).contiguous();
