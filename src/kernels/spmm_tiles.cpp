@@ -16,8 +16,9 @@
 namespace frugal::kernels::detail {
 namespace {
 
-/// Batch lanes per strip: 16 accumulators (the compiler keeps the weight and
-/// the loaded vector beside them by reloading). 128 lanes measured 1.4 to 1.9x
+/// Batch lanes per strip: 16 accumulators (with the broadcast weight one more
+/// register than AVX2 has, so the compiler keeps two accumulators on the
+/// stack; measured faster all the same). 128 lanes measured 1.4 to 1.9x
 /// faster than 32 at batch 256 (docs/RESULTS.md, section 2): an entry's index
 /// and weight serve 16 FMAs instead of 4, and 16 independent chains hide the
 /// FMA latency that 4 exposed.
@@ -95,11 +96,13 @@ StripFn strip_fn(int64_t lanes) {
 
 bool tiles_preferred(const CsrView& a, int64_t batch) {
   // Fitted to bench/spmm_designs.cpp (784x300 and 4096x4096, densities 2 to
-  // 50%, batches 4 to 256; docs/RESULTS.md, section 2): with a strip of two
-  // or more vectors per 16 lanes the tiles won every case from batch 32 on;
-  // below that spmm_panels won on the narrow layer's fuller rows (784x300 at
-  // 10% and 50%, batch 8; 50%, batch 16), where one or two chains per row
-  // leave the FMA latency exposed, and lost on wide layers and short rows.
+  // 50%, batches 4 to 256; docs/RESULTS.md, section 2). From batch 32 on (4
+  // or more vectors per strip) the tiles won every case. Below that
+  // spmm_panels won on the narrow layer's fuller rows (784x300 at 50%,
+  // batches 8 and 16), where one or two accumulator chains per row leave the
+  // FMA latency exposed, and lost on the wide layer and on short rows. The
+  // threshold of 100 entries keeps the tiles on 784x300 at 10% and batch 8,
+  // where they measured 15% slower (47 against 41 us).
   const int64_t nnz = a.row_ptr[a.rows];
   const bool short_rows = nnz < 100 * std::max<int64_t>(a.rows, 1);
   return avx2_active() && (batch >= 32 || a.cols > 2048 || short_rows);
