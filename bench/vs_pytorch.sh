@@ -28,7 +28,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 source bench/frugal_cli.sh
 runs=runs/bench-vs-pytorch
 rm -rf "$runs"
-mkdir -p bench/results "$runs"
+mkdir -p "$(dirname "$OUT")" "$runs"
 out=$runs/pytorch.jsonl
 for round in $(seq 1 "$ROUNDS"); do
   for model in $MODELS; do
