@@ -4,7 +4,9 @@
 //   dense        torch::linear on OpenBLAS
 //   sparse       frugal::kernels::sparse_linear (pack + spmm's choice)
 //   panels       spmm_panels from a packed x^T (the kernel alone)
-//   tiles        spmm_tiles from a packed x^T, y written [B, out]
+//   tiles        spmm_tiles from a packed x^T on 4 KiB pages, y written [B, out]
+//   tiles_2m     the same from a copy of x^T on huge pages (empty_huge, as
+//                sparse_linear packs wide layers): the TLB's share
 //   tiles_t      spmm_tiles from x^T to y^T: the layout kept across layers,
 //                no transpose on either side
 //   pack         the transpose of x into x^T that every call pays today
@@ -19,6 +21,7 @@
 #include <frugal/kernels/sparse_linear.h>
 
 #include "../src/kernels/csr_kernels.h"
+#include "../src/kernels/huge_pages.h"
 
 #include <torch/torch.h>
 
@@ -115,12 +118,13 @@ int main(int argc, char** argv) {
     for (const double d : densities) cases.push_back({"4096x4096", 4096, 4096, d});
   for (const double d : densities) cases.push_back({"784x300", 300, 784, d});
   const int64_t ld = fd::padded_ld(batch);
-  const std::vector<std::string> variants = {"dense", "sparse", "panels", "tiles", "tiles_t", "pack"};
+  const std::vector<std::string> variants = {"dense", "sparse", "panels", "tiles", "tiles_2m", "tiles_t", "pack"};
 
   std::ofstream json(json_path);
   json << "[\n";
-  std::printf("| layer | density | dense us | sparse us | panels us | tiles us | tiles_t us | pack us | "
-              "panels+pack | tiles+pack | tiles_t | sparse_linear |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| layer | density | dense us | sparse us | panels us | tiles us | tiles_2m us | tiles_t us | pack us | "
+              "panels+pack | tiles+pack | tiles_t | sparse_linear | tiles 4K / 2M |\n"
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (size_t ci = 0; ci < cases.size(); ++ci) {
     const Case& c = cases[ci];
     torch::manual_seed(0);
@@ -136,12 +140,15 @@ int main(int argc, char** argv) {
     auto xt = torch::empty({c.in, ld}), y = torch::empty({batch, c.out}), yt = torch::empty({c.out, ld});
     const float *v = values.data_ptr<float>(), *b = bias.data_ptr<float>();
     fd::transpose(x.data_ptr<float>(), batch, c.in, xt.data_ptr<float>(), ld);
+    const auto xt_2m = fd::empty_huge({c.in, ld}).copy_(xt);
     const std::map<std::string, std::function<void()>> run = {
         {"dense", [&] { torch::linear(x, w, bias); }},
         {"sparse", [&] { fk::sparse_linear(x, values, pattern, bias); }},
         {"panels", [&] { fd::spmm_panels(view, v, xt.data_ptr<float>(), ld, batch, b, y.data_ptr<float>(), c.out); }},
         {"tiles",
          [&] { fd::spmm_tiles(view, v, xt.data_ptr<float>(), ld, batch, b, y.data_ptr<float>(), c.out, false); }},
+        {"tiles_2m",
+         [&] { fd::spmm_tiles(view, v, xt_2m.data_ptr<float>(), ld, batch, b, y.data_ptr<float>(), c.out, false); }},
         {"tiles_t",
          [&] { fd::spmm_tiles(view, v, xt.data_ptr<float>(), ld, batch, b, yt.data_ptr<float>(), ld, true); }},
         {"pack", [&] { fd::transpose(x.data_ptr<float>(), batch, c.in, xt.data_ptr<float>(), ld); }}};
@@ -177,14 +184,18 @@ int main(int argc, char** argv) {
     };
     const double panels_x = speedup({"panels", "pack"}), tiles_x = speedup({"tiles", "pack"}),
                  tiles_t_x = speedup({"tiles_t"}), sparse_x = speedup({"sparse"});
-    std::printf("| %s | %.0f%% | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2fx | %.2fx | %.2fx | %.2fx |\n", c.name,
-                100 * c.density, m["dense"], m["sparse"], m["panels"], m["tiles"], m["tiles_t"], m["pack"], panels_x,
-                tiles_x, tiles_t_x, sparse_x);
+    std::vector<double> page_ratios;
+    for (int r = 0; r < rounds; ++r) page_ratios.push_back(times["tiles"][r] / times["tiles_2m"][r]);
+    const double page_x = median(page_ratios);
+    std::printf("| %s | %.0f%% | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.2fx | %.2fx | %.2fx | %.2fx | %.2f |\n",
+                c.name, 100 * c.density, m["dense"], m["sparse"], m["panels"], m["tiles"], m["tiles_2m"], m["tiles_t"],
+                m["pack"], panels_x, tiles_x, tiles_t_x, sparse_x, page_x);
     json << (ci ? ",\n" : "") << "  {\"layer\": \"" << c.name << "\", \"density\": " << c.density
          << ", \"batch\": " << batch << ", \"threads\": 1, \"rounds\": " << rounds;
     for (const auto& name : variants) json << ", \"" << name << "_us\": " << m[name];
     json << ", \"speedup_panels_pack\": " << panels_x << ", \"speedup_tiles_pack\": " << tiles_x
-         << ", \"speedup_tiles_t\": " << tiles_t_x << ", \"speedup_sparse_linear\": " << sparse_x;
+         << ", \"speedup_tiles_t\": " << tiles_t_x << ", \"speedup_sparse_linear\": " << sparse_x
+         << ", \"tiles_4k_over_2m\": " << page_x;
     json << "}";
   }
   json << "\n]\n";

@@ -1,6 +1,7 @@
 #include <frugal/kernels/sparse_linear.h>
 
 #include "csr_kernels.h"
+#include "huge_pages.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -47,7 +48,7 @@ Packed pack(const torch::Tensor& x2d) {
     p.data = x.view({n, 1});
     return p;
   }
-  p.data = at::empty({n, p.ld}, x.options());
+  p.data = detail::empty_huge({n, p.ld});
   detail::transpose(x.data_ptr<float>(), batch, n, p.data.data_ptr<float>(), p.ld);
   return p;
 }

@@ -37,11 +37,13 @@ std::string describe(const Case& c) {
 
 /// Shapes that are not multiples of 8 or 64, batch 1, wide batches (several
 /// tiles plus a ragged one, and 128 for the padded leading dimension), inputs
-/// wider than one cache panel, densities 0 and 1.
+/// wider than one cache panel, densities 0 and 1, and an input whose packed
+/// x^T (2100 x 272 floats) is past the huge-page threshold.
 std::vector<Case> cases() {
   return {{1, 1, 1, 1.0},     {7, 13, 1, 0.5},    {7, 13, 5, 0.5},     {33, 70, 3, 0.3},
           {17, 9, 64, 0.7},   {40, 200, 65, 0.1}, {65, 129, 128, 0.2}, {10, 300, 200, 0.05},
-          {30, 20, 17, 0.0},  {30, 20, 17, 1.0},  {3, 500, 9, 0.02},   {120, 77, 1, 0.15}};
+          {30, 20, 17, 0.0},  {30, 20, 17, 1.0},  {3, 500, 9, 0.02},   {120, 77, 1, 0.15},
+          {40, 2100, 256, 0.05}};
 }
 
 /// Compares forward and all gradients with torch::linear on W * mask.
