@@ -8,7 +8,7 @@
 /// sddmm block the work in (row block) x (batch tile of 64) x (column panel of
 /// kPanelWidth) so that the slice of x^T a panel touches stays in cache, and
 /// prefetch the next panel while one runs; spmm_tiles runs whole rows over a
-/// 32-lane strip with the accumulators in registers.
+/// strip of up to 128 lanes with the accumulators in registers.
 
 #include <cstdint>
 

@@ -28,7 +28,7 @@ constexpr int64_t kStripLanes = 128;
 /// lines arrive while the 8 entries before it compute.
 constexpr int64_t kPrefetchAhead = 8;
 /// Vectors (of 32 bytes) between prefetches: one prefetch per 128 bytes, i.e.
-/// every second line of the entry's lanes. Measured 9 to 16% faster than one
+/// every second line of the entry's lanes. Measured 9 to 15% faster than one
 /// per line on both layers at 2 and 10% (bench/spmm_designs.cpp, 2026-12-02):
 /// the line after each prefetched one arrives all the same (presumably the
 /// core's adjacent-line prefetch), and the prefetches the loop drops were
