@@ -28,11 +28,12 @@ constexpr int64_t kStripLanes = 128;
 /// lines arrive while the 8 entries before it compute.
 constexpr int64_t kPrefetchAhead = 8;
 /// Vectors (of 32 bytes) between prefetches: one prefetch per 128 bytes, i.e.
-/// every second line of the entry's lanes. Measured 9 to 15% faster than one
-/// per line on both layers at 2 and 10% (bench/spmm_designs.cpp, 2026-12-02):
-/// the line after each prefetched one arrives all the same (presumably the
-/// core's adjacent-line prefetch), and the prefetches the loop drops were
-/// taking load slots from the FMAs' operands.
+/// every second line of the entry's lanes. Measured 9 to 15% faster per FMA
+/// than one per line in a microbenchmark of this loop, on both layers at 2
+/// and 10%, and faster in bench/spmm_designs.cpp in 7 of 8 paired runs
+/// (docs/RESULTS.md, section 2): the line after each prefetched one arrives
+/// all the same (presumably the core's adjacent-line prefetch), and the
+/// prefetches dropped were taking load slots from the FMAs' operands.
 constexpr int kPrefetchVectors = 4;
 /// Rows per work unit, and of the scratch block transposed into y.
 constexpr int64_t kUnitRows = 64;
