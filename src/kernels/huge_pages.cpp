@@ -1,6 +1,7 @@
 #include "huge_pages.h"
 
 #include <ATen/ATen.h>
+#include <c10/util/llvmMathExtras.h>
 
 #include <sys/mman.h>
 
@@ -9,9 +10,7 @@
 namespace frugal::kernels::detail {
 namespace {
 
-constexpr int64_t kHugePage = int64_t{2} << 20;
-
-int64_t round_up(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
+constexpr uint64_t kHugePage = uint64_t{2} << 20;
 
 }  // namespace
 
@@ -21,14 +20,13 @@ torch::Tensor empty_huge(at::IntArrayRef sizes) {
   if (bytes < kHugePageMinBytes) return at::empty(sizes, options);
   // Map one huge page more than needed, so that a 2 MiB aligned start exists
   // inside, and unmap the slack on both sides.
-  const int64_t length = round_up(bytes, kHugePage);
-  void* raw = mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  const uint64_t length = c10::llvm::alignTo<kHugePage>(bytes), mapped = length + kHugePage;
+  void* raw = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) return at::empty(sizes, options);
   const auto base = reinterpret_cast<uintptr_t>(raw);
-  const uintptr_t start = (base + kHugePage - 1) / kHugePage * kHugePage;
+  const uintptr_t start = c10::llvm::alignTo<kHugePage>(base), end = start + length;
   if (start > base) munmap(raw, start - base);
-  if (const uintptr_t tail = base + length + kHugePage - (start + length); tail > 0)
-    munmap(reinterpret_cast<void*>(start + length), tail);
+  if (base + mapped > end) munmap(reinterpret_cast<void*>(end), base + mapped - end);
   void* data = reinterpret_cast<void*>(start);
   // Advice only: where THP is off the mapping keeps 4 KiB pages and works
   // the same.

@@ -21,6 +21,14 @@ struct Mapping {
   std::string flags;  // the VmFlags line of /proc/self/smaps
 };
 
+/// Reads the "start-end" that opens a mapping's line in /proc/self/maps or
+/// smaps; false for smaps' other lines.
+bool parse_range(const std::string& line, uintptr_t& start, uintptr_t& end) {
+  char dash = 0;
+  std::istringstream head(line);
+  return head >> std::hex >> start >> dash >> end && dash == '-';
+}
+
 /// The mapping of this process that contains `address`.
 Mapping mapping_of(const void* address) {
   const auto a = reinterpret_cast<uintptr_t>(address);
@@ -29,9 +37,7 @@ Mapping mapping_of(const void* address) {
   std::string line;
   while (std::getline(smaps, line)) {
     uintptr_t start = 0, end = 0;
-    char dash = 0;
-    std::istringstream head(line);
-    if (head >> std::hex >> start >> dash >> end && dash == '-') {
+    if (parse_range(line, start, end)) {
       if (m.found) return m;  // the next mapping's header: the one found had no VmFlags
       if (start <= a && a < end) m = {true, start, end, ""};
       continue;
@@ -71,9 +77,7 @@ uintptr_t mapped_bytes() {
   uintptr_t total = 0;
   for (std::string line; std::getline(maps, line);) {
     uintptr_t start = 0, end = 0;
-    char dash = 0;
-    std::istringstream(line) >> std::hex >> start >> dash >> end;
-    total += end - start;
+    if (parse_range(line, start, end)) total += end - start;
   }
   return total;
 }
